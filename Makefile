@@ -1,0 +1,33 @@
+# Quick start: `make demo` runs a real example, `make test` runs every test.
+# Both create .venv/ and install what they need; nothing has to be installed by hand.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,lint]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	cd examples/demo && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" CLAUDE_CONFIG_DIR="$(CURDIR)/examples/demo/.claude" \
+		../../bin/parallel-executor.sh tasks.json -j 4
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check scripts tests benchmarks
+	$(VENV)/bin/mypy --strict scripts/parallel_executor
+
+bench: $(STAMP)
+	$(PY) benchmarks/analyze.py
+	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/makespan.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info examples/demo/.claude

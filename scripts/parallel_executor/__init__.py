@@ -1,0 +1,3 @@
+"""parallel-executor: run AI coding subagents and shell tasks truly in parallel."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,139 @@
+"""Pure planning: waves, critical path, simulated makespan and the recommendation (§5, §6)."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from graphlib import TopologicalSorter
+
+from parallel_executor.model import TaskSpec
+
+DEFAULT_ESTIMATE = 1.0
+ReadyKey = tuple[int, float, int]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    waves: list[list[str]]
+    critical_path: list[str]
+    critical_length: float
+    total_work: float
+    slots: int
+    makespan: float
+    speedup: float
+    recommendation: str
+    reason: str
+
+
+def estimates(tasks: Sequence[TaskSpec], history: Mapping[str, float] | None = None) -> dict[str, float]:
+    """`estimate`, else the median of past durations by task id then by type, else 1."""
+    past = history or {}
+    return {
+        t.id: t.estimate if t.estimate is not None
+        else past.get(f"id:{t.id}", past.get(f"type:{t.type}", DEFAULT_ESTIMATE))
+        for t in tasks
+    }
+
+
+def topological_order(tasks: Sequence[TaskSpec]) -> list[str]:
+    return list(TopologicalSorter({t.id: t.blocked_by for t in tasks}).static_order())
+
+
+def levels(tasks: Sequence[TaskSpec]) -> dict[str, int]:
+    """Length of each task's longest chain of dependencies: wave k holds the tasks of level k."""
+    by_id = {t.id: t for t in tasks}
+    level: dict[str, int] = {}
+    for tid in topological_order(tasks):
+        level[tid] = 1 + max((level[d] for d in by_id[tid].blocked_by), default=-1)
+    return level
+
+
+def waves(tasks: Sequence[TaskSpec]) -> list[list[str]]:
+    level = levels(tasks)
+    grouped: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for t in tasks:
+        grouped[level[t.id]].append(t.id)
+    return grouped
+
+
+def remaining_paths(tasks: Sequence[TaskSpec], estimate: Mapping[str, float]) -> dict[str, float]:
+    """Longest path from each task to the end, the task included (its "bottom level")."""
+    dependents: dict[str, list[str]] = {t.id: [] for t in tasks}
+    for t in tasks:
+        for d in t.blocked_by:
+            dependents[d].append(t.id)
+    rest: dict[str, float] = {}
+    for tid in reversed(topological_order(tasks)):
+        rest[tid] = estimate[tid] + max((rest[c] for c in dependents[tid]), default=0.0)
+    return rest
+
+
+def critical_path(tasks: Sequence[TaskSpec], estimate: Mapping[str, float]) -> tuple[list[str], float]:
+    by_id = {t.id: t for t in tasks}
+    finish: dict[str, float] = {}
+    via: dict[str, str | None] = {}
+    for tid in topological_order(tasks):
+        before = max(by_id[tid].blocked_by, key=lambda d: finish[d], default=None)
+        via[tid] = before
+        finish[tid] = estimate[tid] + (finish[before] if before else 0.0)
+    if not finish:
+        return [], 0.0
+    end: str | None = max(finish, key=lambda tid: (finish[tid], -by_id[tid].index))
+    length = finish[end] if end else 0.0
+    path: list[str] = []
+    while end is not None:
+        path.append(end)
+        end = via[end]
+    return path[::-1], length
+
+
+def ready_key(task: TaskSpec, remaining: float) -> ReadyKey:
+    """Order of ready tasks (§6): higher priority, then longer remaining path, then file order."""
+    return (-int(task.priority), -remaining, task.index)
+
+
+def simulate(tasks: Sequence[TaskSpec], slots: int, estimate: Mapping[str, float]) -> float:
+    """Makespan of the engine's dynamic list scheduler on `slots` slots, by event simulation."""
+    remaining = remaining_paths(tasks, estimate)
+    by_id = {t.id: t for t in tasks}
+    unmet = {t.id: len(t.blocked_by) for t in tasks}
+    dependents: dict[str, list[str]] = {t.id: [] for t in tasks}
+    for t in tasks:
+        for d in t.blocked_by:
+            dependents[d].append(t.id)
+    ready = [(ready_key(t, remaining[t.id]), t.id) for t in tasks if not t.blocked_by]
+    heapq.heapify(ready)
+    running: list[tuple[float, int, str]] = []
+    now = 0.0
+    while ready or running:
+        while ready and len(running) < slots:
+            _, tid = heapq.heappop(ready)
+            heapq.heappush(running, (now + estimate[tid], by_id[tid].index, tid))
+        now, _, done = heapq.heappop(running)
+        for child in dependents[done]:
+            unmet[child] -= 1
+            if not unmet[child]:
+                heapq.heappush(ready, (ready_key(by_id[child], remaining[child]), child))
+    return now
+
+
+def recommend(count: int, speedup: float, types: set[str | None]) -> tuple[str, str]:
+    """The seed's rule: parallel only with 3+ tasks, speedup >= 1.5, and >= 2 for mixed types."""
+    if count < 3:
+        return "sequential", f"fewer than 3 tasks ({count})"
+    if speedup < 1.5:
+        return "sequential", f"estimated speedup {speedup:.2f}x is below 1.5x"
+    if len(types) > 1 and speedup < 2:
+        return "sequential", f"mixed task types and estimated speedup {speedup:.2f}x is below 2x"
+    return "parallel", f"estimated speedup {speedup:.2f}x with {count} tasks"
+
+
+def analyze(tasks: Sequence[TaskSpec], slots: int, history: Mapping[str, float] | None = None) -> Analysis:
+    estimate = estimates(tasks, history)
+    path, length = critical_path(tasks, estimate)
+    total = sum(estimate.values())
+    makespan = simulate(tasks, slots, estimate)
+    speedup = total / makespan if makespan > 0 else 1.0
+    recommendation, reason = recommend(len(tasks), speedup, {t.type for t in tasks})
+    return Analysis(waves(tasks), path, length, total, slots, makespan, speedup, recommendation, reason)

@@ -1,0 +1,135 @@
+"""The command line: a thin click layer; each command lives in commands/<name>.py.
+
+Only click is imported here so that `--help` starts fast; a command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import click
+
+from parallel_executor import __version__
+from parallel_executor.errors import EXIT_SIGINT, EXIT_USAGE, UserError
+
+RUNTIME_DEPS = {"psutil", "jsonschema", "referencing", "tabulate", "filelock"}
+FILE = click.Path(path_type=Path, dir_okay=False)
+CONFIG = click.option("--config", "config_path", type=FILE, help="Config file; overrides the installed one.")
+
+
+def _call(command: str, **kwargs: Any) -> int:
+    result: int = import_module(f"parallel_executor.commands.{command}").main(**kwargs)
+    return result
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="parallel-executor")
+def cli() -> None:
+    """Run AI coding subagents and shell tasks truly in parallel.
+
+    \b
+    Write a task file (JSON), check it, see how it would run, then run it:
+      parallel-executor validate tasks.json
+      parallel-executor analyze tasks.json -j 4
+      parallel-executor run tasks.json -j 4      (same as bin/parallel-executor.sh tasks.json -j 4)
+
+    \b
+    Exit codes: 0 all tasks succeeded, 1 a task failed, timed out or was skipped,
+    2 bad input, config or usage (nothing ran), 130 interrupted, 143 terminated.
+    """
+
+
+@cli.command()
+@click.argument("file", type=FILE)
+@CONFIG
+def validate(file: Path, config_path: Path | None) -> int:
+    """Check FILE against the schema and its dependency graph; run nothing."""
+    return _call("validate", file=file, config_path=config_path)
+
+
+@cli.command()
+@click.argument("file", type=FILE)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-j", "--max-parallel", "slots", type=click.IntRange(min=1), help="Slots to plan for [config].")
+@CONFIG
+def analyze(file: Path, fmt: str, slots: int | None, config_path: Path | None) -> int:
+    """Show FILE's waves, critical path, estimated makespan and speedup, and whether to parallelize."""
+    return _call("analyze", file=file, fmt=fmt, slots=slots, config_path=config_path)
+
+
+@cli.command()
+@click.argument("file", type=FILE)
+@click.option("-j", "--max-parallel", "slots", type=click.IntRange(min=1),
+              help="Tasks at once [config max_concurrent, capped by max_parallel_tasks].")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds per attempt, for tasks that set none.")
+@click.option("--retries", type=click.IntRange(min=0), help="Extra attempts, for tasks that set none.")
+@click.option("--halt", type=click.Choice(["never", "soon", "now"]), default="never", show_default=True,
+              help="After a failure: go on, start nothing new, or also stop running tasks.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and each task's command line; run nothing.")
+@click.option("--resume", "resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_ID]",
+              help="Rerun only what did not succeed in RUN_ID (default: the latest run of FILE).")
+@click.option("--results-dir", type=click.Path(path_type=Path, file_okay=False), help="Where results go.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the final JSON summary on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the final report.")
+@click.option("--schedule", type=click.Choice(["dynamic", "waves"]), default="dynamic", show_default=True,
+              help="Start tasks as soon as they are ready, or wave by wave (for comparison).")
+@click.option("--backend", type=click.Choice(["local"]), default="local", show_default=True,
+              help="Where tasks run (dask comes later).")
+@CONFIG
+def run(**options: Any) -> int:
+    """Run the tasks of FILE in parallel.
+
+    A task starts as soon as every task it is blockedBy has succeeded and a slot is free.
+    Ctrl-C stops starting tasks and ends the running ones (a second Ctrl-C kills at once);
+    results so far are kept and `--resume` picks up from there.
+    """
+    return _call("run", **options)
+
+
+def _not_built(name: str, summary: str) -> None:
+    @cli.command(name, help=f"{summary} (not built yet).", context_settings={"ignore_unknown_options": True},
+                 add_help_option=True)
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def _command(args: tuple[str, ...]) -> int:
+        raise UserError(f"'{name}' is not built yet in this version")
+
+
+for _name, _summary in [
+    ("status", "Show the state of a run [RUN_ID] [--json] [--watch]"),
+    ("cancel", "Stop a running run [RUN_ID]"),
+    ("history", "List recent runs [--json]"),
+    ("registry", "Temporary skills and agents: list|show NAME|mark-useful NAME [--json]"),
+    ("cleanup", "Delete temporary skills and agents by policy [--dry-run] [--json]"),
+    ("cron", "Install or remove the cleanup crontab line: install|remove|status"),
+]:
+    _not_built(_name, _summary)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, dispatch, and turn every user error into one message and its exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="parallel-executor", standalone_mode=False)
+        return code if isinstance(code, int) else 0
+    except UserError as e:
+        for line in e.lines:
+            click.echo(f"parallel-executor: {line}", err=True)
+        return e.exit_code
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return EXIT_USAGE
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("parallel-executor: interrupted", err=True)
+        return EXIT_SIGINT
+    except ModuleNotFoundError as e:
+        if e.name not in RUNTIME_DEPS:
+            raise
+        click.echo(f"parallel-executor: missing dependency '{e.name}' for {sys.executable}: "
+                   "run `make install`, or `pip install -e .` in this checkout", err=True)
+        return EXIT_USAGE

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from tabulate import tabulate
+
+from parallel_executor.analyzer import Analysis, analyze
+from parallel_executor.config import load_config
+from parallel_executor.history import load_durations
+from parallel_executor.taskfile import load_task_file
+
+
+def main(file: Path, fmt: str, slots: int | None, config_path: Path | None) -> int:
+    config = load_config(config_path)
+    tasks = load_task_file(file, config, Path.cwd()).tasks
+    result = analyze(tasks, slots or config.max_concurrent, load_durations())
+    click.echo(json.dumps(as_json(result), indent=2) if fmt == "json" else as_table(result))
+    return 0
+
+
+def as_json(a: Analysis) -> dict[str, object]:
+    return {
+        "waves": a.waves,
+        "critical_path": a.critical_path,
+        "critical_path_length": round(a.critical_length, 3),
+        "total_work": round(a.total_work, 3),
+        "slots": a.slots,
+        "estimated_makespan": round(a.makespan, 3),
+        "estimated_speedup": round(a.speedup, 3),
+        "recommendation": a.recommendation,
+        "reason": a.reason,
+    }
+
+
+def as_table(a: Analysis) -> str:
+    rows = [(k, len(ids), _shorten(", ".join(ids))) for k, ids in enumerate(a.waves)]
+    totals = [
+        ("critical path", f"{' -> '.join(a.critical_path)}  ({a.critical_length:g}s)"),
+        ("total work", f"{a.total_work:g}s"),
+        (f"makespan on {a.slots} slots", f"{a.makespan:g}s (estimated)"),
+        ("speedup", f"{a.speedup:.2f}x (estimated)"),
+        ("recommendation", f"{a.recommendation}: {a.reason}"),
+    ]
+    return tabulate(rows, headers=["wave", "tasks", "ids"]) + "\n\n" + tabulate(totals, tablefmt="plain")
+
+
+def _shorten(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."

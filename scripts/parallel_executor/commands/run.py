@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+import shlex
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from parallel_executor import procs
+from parallel_executor.analyzer import estimates, waves
+from parallel_executor.config import Config, load_config
+from parallel_executor.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TASK_FAILED, UserError
+from parallel_executor.executor import Executor, RunOptions
+from parallel_executor.history import load_durations, record_durations
+from parallel_executor.locations import runs_dir
+from parallel_executor.model import Status, TaskFile
+from parallel_executor.report import EventPrinter, summary, table
+from parallel_executor.runners import argv_for, preflight
+from parallel_executor.state import (RunState, engine_alive, latest_run_of, new_run_id, read_events, read_status,
+                                     recover_dead_runs)
+from parallel_executor.taskfile import load_task_file
+
+
+def main(file: Path, slots: int | None, timeout: float | None, retries: int | None, halt: str, dry_run: bool,
+         resume: str | None, results_dir: Path | None, as_json: bool, quiet: bool, schedule: str, backend: str,
+         config_path: Path | None) -> int:
+    config = load_config(config_path)
+    slots = _slots(slots, config)
+    overrides = {k: v for k, v in {"timeout": timeout, "retries": retries}.items() if v is not None}
+    taskfile = load_task_file(file, config, Path.cwd(), overrides)
+    if dry_run:
+        click.echo(plan(taskfile, config, slots, schedule))
+        return EXIT_OK
+    preflight(list(taskfile.tasks), config.runners)
+    recover_dead_runs()
+    run_id, reused = new_run_id(), {}
+    if resume:
+        run_id = latest_run_of(taskfile.path) if resume == "latest" else resume
+        status = read_status(run_id)
+        if engine_alive(status):
+            raise UserError(f"run {run_id} is still running (engine pid {status['pid']})")
+        results_dir = results_dir or Path(status["results_dir"])
+        reused = succeeded_before(run_id, results_dir, taskfile)
+    state = RunState.open(run_id, results_dir)
+    history = load_durations()
+    options = RunOptions(slots=slots, halt=halt, schedule=schedule, kill_grace=config.kill_grace,
+                         retry_backoff=config.retry_backoff)
+    listener = (lambda kind, task: None) if quiet or as_json else EventPrinter()
+    executor = Executor(taskfile, config.runners, state, options, estimates(taskfile.tasks, history),
+                        listener, reused)
+    try:
+        executor.run()
+    finally:
+        state.close()
+        procs.sweep(run_id)  # anything a task started outside its process group
+    record_durations((t.spec.id, t.spec.type, t.busy) for t in executor.tasks.values()
+                     if t.status is Status.SUCCESS and not t.reused)
+    if as_json:
+        click.echo(json.dumps(summary(executor, waves(taskfile.tasks)), indent=2))
+    else:
+        click.echo(table(executor))
+    if executor.signal is not None:
+        return EXIT_SIGINT if executor.signal == signal.SIGINT else EXIT_SIGTERM
+    return EXIT_OK if executor.final_state() == "success" else EXIT_TASK_FAILED
+
+
+def _slots(asked: int | None, config: Config) -> int:
+    slots = asked or config.max_concurrent
+    if slots > config.max_parallel_tasks:
+        click.echo(f"parallel-executor: warning: -j {slots} is above max_parallel_tasks "
+                   f"{config.max_parallel_tasks}; using {config.max_parallel_tasks}", err=True)
+        slots = config.max_parallel_tasks
+    return slots
+
+
+def succeeded_before(run_id: str, results_dir: Path, taskfile: TaskFile) -> dict[str, dict[str, Any]]:
+    """Results of the tasks whose last settled state in run_id's journal was success."""
+    last: dict[str, str] = {}
+    for event in read_events(runs_dir() / run_id):
+        if "task" in event:
+            last[event["task"]] = event.get("status", "")
+    reused = {}
+    for task in taskfile.tasks:
+        if last.get(task.id) != Status.SUCCESS.value:
+            continue
+        try:
+            doc = json.loads((results_dir / f"{task.id}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if doc.get("status") == Status.SUCCESS.value:
+            reused[task.id] = doc
+    return reused
+
+
+def plan(taskfile: TaskFile, config: Config, slots: int, schedule: str) -> str:
+    by_id = taskfile.by_id()
+    lines = [f"{taskfile.path}: {len(taskfile.tasks)} tasks, {slots} slots, {schedule} schedule (dry run)"]
+    for number, wave in enumerate(waves(taskfile.tasks)):
+        lines.append(f"wave {number}:")
+        for tid in wave:
+            task = by_id[tid]
+            after = f"  after {', '.join(task.blocked_by)}" if task.blocked_by else ""
+            lines.append(f"  {tid}  (cwd {task.cwd}, timeout {task.timeout:g}s, retries {task.retries}{after})")
+            lines.append(f"    $ {shlex.join(argv_for(task, config.runners))}")
+    return "\n".join(lines)

@@ -1,0 +1,39 @@
+"""Past task durations, so the scheduler can rank tasks that carry no `estimate` (§6)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from typing import Any
+
+from filelock import FileLock
+
+from parallel_executor.fsutil import private_dir, read_json, write_json_atomic
+from parallel_executor.locations import durations_file
+
+KEEP = 20  # recent durations kept per key
+
+
+def load_durations() -> dict[str, float]:
+    """Median past duration per "id:<task id>" and per "type:<task type>"."""
+    try:
+        data: dict[str, list[float]] = read_json(durations_file())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {key: statistics.median(values) for key, values in data.items() if values}
+
+
+def record_durations(finished: Iterable[tuple[str, str | None, float]]) -> None:
+    """Add (task id, type, seconds) of successful tasks; concurrent runs lose nothing (file lock)."""
+    path = durations_file()
+    private_dir(path.parent)
+    with FileLock(str(path) + ".lock"):
+        try:
+            data: dict[str, Any] = read_json(path)
+        except (FileNotFoundError, ValueError):
+            data = {}
+        for task_id, task_type, seconds in finished:
+            for key in (f"id:{task_id}", f"type:{task_type}" if task_type else None):
+                if key:
+                    data[key] = [*data.get(key, []), round(seconds, 3)][-KEEP:]
+        write_json_atomic(path, data)

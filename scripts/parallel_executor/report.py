@@ -1,0 +1,87 @@
+"""What a person or a script sees of a run (§8): event lines, the final table, the JSON summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from tabulate import tabulate
+
+from parallel_executor.executor import Executor, TaskRun
+from parallel_executor.model import Status
+from parallel_executor.state import iso
+
+_SHOWN = {"started", "retrying", "waiting", *(s.value for s in Status)}
+
+
+class EventPrinter:
+    """One line per event, with a time stamp: readable in a log and in CI."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+
+    def __call__(self, kind: str, task: TaskRun) -> None:
+        if kind not in _SHOWN:
+            return
+        detail = {
+            "started": f"attempt {task.attempts}/{task.spec.retries + 1}, pid {task.pid}",
+            "retrying": task.reason,
+            "waiting": task.reason,
+            "success": f"in {task.busy:.2f}s",
+        }.get(kind, task.error or task.reason)
+        stamp = time.strftime("%H:%M:%S")
+        self.stream.write(f"{stamp} {kind:<9} {task.spec.id}  {detail}\n")
+        self.stream.flush()
+
+
+def totals(ex: Executor) -> dict[str, float]:
+    wall = (ex.ended or time.time()) - ex.started
+    work = sum(t.busy for t in ex.tasks.values() if not t.reused)
+    return {"wall_time": round(wall, 3), "task_time_sum": round(work, 3),
+            "speedup": round(work / wall, 3) if wall > 0 else 0.0,
+            "cost_usd": round(sum(t.cost for t in ex.tasks.values()), 6)}
+
+
+def table(ex: Executor) -> str:
+    rows = [
+        (t.spec.id, t.status.value + (" (earlier)" if t.reused else ""), t.attempts, f"{t.busy:.2f}s",
+         f"${t.cost:.4f}" if t.cost else "-", _short(t.error or ""))
+        for t in ex.tasks.values()
+    ]
+    sums = totals(ex)
+    counts: dict[str, int] = {}
+    for t in ex.tasks.values():
+        counts[t.status.value] = counts.get(t.status.value, 0) + 1
+    footer = [
+        ("run", f"{ex.state.run_id}: {ex.final_state()} ({', '.join(f'{n} {s}' for s, n in counts.items())})"),
+        ("wall time", f"{sums['wall_time']:.2f}s"),
+        ("sum of task times", f"{sums['task_time_sum']:.2f}s"),
+        ("measured speedup", f"{sums['speedup']:.2f}x"),
+        ("cost", f"${sums['cost_usd']:.4f}"),
+        ("results", str(ex.state.results_dir)),
+    ]
+    head = tabulate(rows, headers=["task", "status", "attempts", "duration", "cost", "error"])
+    return head + "\n\n" + tabulate(footer, tablefmt="plain")
+
+
+def summary(ex: Executor, waves: list[list[str]]) -> dict[str, Any]:
+    return {
+        "run_id": ex.state.run_id,
+        "status": ex.final_state(),
+        "results_dir": str(ex.state.results_dir),
+        **totals(ex),
+        "tasks": {
+            t.spec.id: {"status": t.status.value, "attempts": t.attempts, "exit_code": t.exit_code,
+                        "start_time": iso(t.start), "end_time": iso(t.end), "duration": round(t.busy, 6),
+                        "error": t.error}
+            for t in ex.tasks.values()
+        },
+        "waves": waves,
+        "merged": {},
+    }
+
+
+def _short(text: str, width: int = 60) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 3] + "..."

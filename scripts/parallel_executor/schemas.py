@@ -1,0 +1,51 @@
+"""The JSON Schemas shipped under config/schemas, and readable messages for their errors."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+
+from parallel_executor.locations import SHIPPED_CONFIG_DIR
+
+SCHEMA_DIR = SHIPPED_CONFIG_DIR / "schemas"
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict[str, Any]:
+    with open(SCHEMA_DIR / f"{name}.schema.json", encoding="utf-8") as f:
+        schema: dict[str, Any] = json.load(f)
+    return schema
+
+
+@lru_cache(maxsize=None)
+def validator(name: str, definition: str | None = None) -> Draft202012Validator:
+    """A validator for a whole schema, or for one of its `$defs` (so errors stay local)."""
+    schema = load_schema(name)
+    if definition is None:
+        return Draft202012Validator(schema)
+    registry: Registry[Any] = Registry().with_resource(schema["$id"], Resource.from_contents(schema))
+    return Draft202012Validator({"$ref": f"{schema['$id']}#/$defs/{definition}"}, registry=registry)
+
+
+def describe(error: ValidationError) -> str:
+    """One short sentence for a schema error, without jsonschema's dump of the schema."""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {})
+        extra = sorted(k for k in error.instance if k not in allowed)
+        return "unknown field " + ", ".join(repr(k) for k in extra)
+    if error.validator == "required":
+        return error.message.replace(" is a required property", " is required")
+    if error.validator == "pattern":
+        return f"{error.instance!r} does not match {error.validator_value}"
+    if error.validator == "enum":
+        return f"{error.instance!r} is not one of " + ", ".join(map(repr, error.validator_value))
+    if error.validator == "oneOf" and isinstance(error.instance, dict) and "id" in error.instance:
+        return "needs exactly one of 'prompt' or 'command'"
+    if error.validator == "oneOf":
+        return f"{error.instance!r} has the wrong type or form"
+    return error.message

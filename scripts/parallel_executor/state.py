@@ -1,0 +1,134 @@
+"""Run state on disk (§3, §8): status.json, events.jsonl, per-task results, live-run markers.
+
+status.json and results are replaced atomically; events.jsonl only grows by whole lines
+(one write() each), so a kill -9 of the engine leaves every file valid JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from parallel_executor import procs
+from parallel_executor.errors import UserError
+from parallel_executor.fsutil import open_private, private_dir, read_json, write_json_atomic
+from parallel_executor.locations import results_root, runs_dir
+
+
+def iso(timestamp: float | None) -> str | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="milliseconds")
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+@dataclass
+class RunState:
+    run_id: str
+    run_dir: Path
+    results_dir: Path
+    events_fd: int = -1
+
+    @classmethod
+    def open(cls, run_id: str, results_dir: Path | None) -> RunState:
+        state = cls(run_id, private_dir(runs_dir() / run_id),
+                    private_dir(results_dir or results_root() / run_id))
+        state.events_fd = open_private(state.run_dir / "events.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        marker = private_dir(runs_dir() / "active") / run_id
+        marker.write_text(str(os.getpid()))
+        return state
+
+    def close(self) -> None:
+        if self.events_fd >= 0:
+            os.close(self.events_fd)
+            self.events_fd = -1
+        (runs_dir() / "active" / self.run_id).unlink(missing_ok=True)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        line = json.dumps({"time": iso(time.time()), "event": kind, **fields}, ensure_ascii=False)
+        os.write(self.events_fd, (line + "\n").encode())
+
+    def write_status(self, doc: dict[str, Any], final: bool = False) -> None:
+        write_json_atomic(self.run_dir / "status.json", doc, fsync=final)
+
+    def write_result(self, task_id: str, doc: dict[str, Any]) -> None:
+        write_json_atomic(self.result_path(task_id), doc)
+
+    def result_path(self, task_id: str) -> Path:
+        return self.results_dir / f"{task_id}.json"
+
+    def output_path(self, task_id: str, stream: str) -> Path:
+        return self.results_dir / f"{task_id}.{stream}"
+
+
+def read_events(run_dir: Path) -> Iterator[dict[str, Any]]:
+    """Every whole line of events.jsonl; a torn last line (power cut) is ignored."""
+    try:
+        with open(run_dir / "events.jsonl", encoding="utf-8") as f:
+            for line in f:
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue
+    except FileNotFoundError:
+        return
+
+
+def read_status(run_id: str) -> dict[str, Any]:
+    try:
+        status: dict[str, Any] = read_json(runs_dir() / run_id / "status.json")
+    except (FileNotFoundError, ValueError):
+        raise UserError(f"no run '{run_id}' (no status under {runs_dir()})") from None
+    return status
+
+
+def latest_run_of(task_file: Path) -> str:
+    """The newest run whose status names task_file."""
+    candidates = sorted((p for p in runs_dir().glob("*/status.json")), reverse=True) if runs_dir().is_dir() else []
+    for path in candidates:
+        try:
+            if read_json(path).get("task_file") == str(task_file):
+                return path.parent.name
+        except ValueError:
+            continue
+    raise UserError(f"no earlier run of {task_file} to resume")
+
+
+def engine_alive(status: dict[str, Any]) -> bool:
+    return bool(status.get("pid")) and procs.alive(int(status["pid"]), status.get("pid_started"))
+
+
+def recover_dead_runs() -> list[str]:
+    """Runs whose engine died (kill -9) without ending: kill their leftover processes."""
+    active = runs_dir() / "active"
+    recovered = []
+    for marker in active.glob("*") if active.is_dir() else []:
+        try:
+            status = read_status(marker.name)
+        except UserError:
+            status = {}
+        if status and engine_alive(status):
+            continue
+        procs.sweep(marker.name)
+        if status.get("state") == "running":
+            status["state"] = "cancelled"
+            status["reason"] = "the engine died; its tasks were ended by a later run"
+            write_json_atomic(runs_dir() / marker.name / "status.json", status, fsync=True)
+        marker.unlink(missing_ok=True)
+        recovered.append(marker.name)
+    return recovered
+
+
+def engine_identity() -> tuple[int, float]:
+    me = psutil.Process()
+    return me.pid, me.create_time()
