@@ -248,7 +248,9 @@ class Executor:
         task.attempts += 1
         argv = argv_for(spec, self.runners)
         data_file = self.state.output_path(spec.id, "data.json")
-        data_file.unlink(missing_ok=True)  # a stale structured result must not pass for this attempt's
+        # Empty and private: a stale result cannot pass for this attempt's, and the task's own write
+        # keeps the owner-only mode whatever its umask.
+        os.close(open_private(data_file))
         env = {
             **self.base_env, **spec.env,
             "PARALLEL_RUN_ID": self.state.run_id,
@@ -499,7 +501,7 @@ class Executor:
     def _structured(self, task: TaskRun) -> Any:
         """What the task wrote to PARALLEL_RESULT_FILE, else what its runner found in its output."""
         path = self.state.output_path(task.spec.id, "data.json")
-        if task.attempts and path.exists():
+        if task.attempts and path.exists() and path.stat().st_size:
             try:
                 return read_json(path)
             except (ValueError, OSError) as e:

@@ -48,17 +48,17 @@ def load_task_file(
     valid: list[dict[str, Any]] = []
     for number, item in enumerate(items, 1):
         name = repr(item["id"]) if isinstance(item, dict) and isinstance(item.get("id"), str) else f"#{number}"
+        if name[0] != "#" and item["id"] in seen:
+            problems.append(f"duplicate task id {name} (tasks #{seen[item['id']]} and #{number})")
+            continue
+        if name[0] != "#":
+            seen[item["id"]] = number
         errors = sorted(task_validator.iter_errors(item), key=lambda e: list(map(str, e.absolute_path)))
         for e in errors:
             field = ".".join(map(str, e.absolute_path))
             problems.append(f"task {name}{', field ' + repr(field) if field else ''}: {schemas.describe(e)}")
-        if errors:
-            continue
-        if item["id"] in seen:
-            problems.append(f"duplicate task id {name} (tasks #{seen[item['id']]} and #{number})")
-            continue
-        seen[item["id"]] = number
-        valid.append(item)
+        if not errors:
+            valid.append(item)
 
     # A task's own field wins, then the command line, then the file's defaults, then the config.
     fallback = {"timeout": config.task_timeout, "retries": config.retries, "runner": "claude",
