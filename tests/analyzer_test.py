@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from parallel_executor.analyzer import analyze, critical_path, estimates, recommend, simulate, waves
+from parallel_executor.analyzer import Graph, analyze, critical_path, estimates, recommend, simulate, waves
 from parallel_executor.graph import graph_problems
 from parallel_executor.model import Priority, TaskSpec
 
@@ -22,8 +22,8 @@ def tasks(*specs: tuple[str, tuple[str, ...], float]) -> list[TaskSpec]:
 
 def test_chain() -> None:
     chain = tasks(("a", (), 1), ("b", ("a",), 2), ("c", ("b",), 3))
-    assert waves(chain) == [["a"], ["b"], ["c"]]
-    assert critical_path(chain, estimates(chain)) == (["a", "b", "c"], 6)
+    assert waves(Graph(chain)) == [["a"], ["b"], ["c"]]
+    assert critical_path(Graph(chain), estimates(chain)) == (["a", "b", "c"], 6)
     result = analyze(chain, 4)
     assert result.makespan == 6 and result.speedup == 1
     assert result.recommendation == "sequential"
@@ -31,7 +31,7 @@ def test_chain() -> None:
 
 def test_fan_out() -> None:
     fan = tasks(("root", (), 1), *((f"t{i}", ("root",), 2) for i in range(4)))
-    assert waves(fan) == [["root"], ["t0", "t1", "t2", "t3"]]
+    assert waves(Graph(fan)) == [["root"], ["t0", "t1", "t2", "t3"]]
     assert analyze(fan, 4).makespan == 3
     assert analyze(fan, 2).makespan == 5
     assert analyze(fan, 1).makespan == 9
@@ -39,14 +39,14 @@ def test_fan_out() -> None:
 
 def test_diamond() -> None:
     diamond = tasks(("a", (), 1), ("b", ("a",), 5), ("c", ("a",), 2), ("d", ("b", "c"), 1))
-    assert waves(diamond) == [["a"], ["b", "c"], ["d"]]
-    assert critical_path(diamond, estimates(diamond)) == (["a", "b", "d"], 7)
+    assert waves(Graph(diamond)) == [["a"], ["b", "c"], ["d"]]
+    assert critical_path(Graph(diamond), estimates(diamond)) == (["a", "b", "d"], 7)
     assert analyze(diamond, 2).makespan == 7
 
 
 def test_independent_sets() -> None:
     flat = tasks(*((f"t{i}", (), 1) for i in range(6)))
-    assert waves(flat) == [[f"t{i}" for i in range(6)]]
+    assert waves(Graph(flat)) == [[f"t{i}" for i in range(6)]]
     result = analyze(flat, 3)
     assert result.makespan == 2 and result.speedup == 3
     assert result.recommendation == "parallel"
@@ -57,12 +57,12 @@ def test_makespan_against_hand_computed_schedule() -> None:
     # Remaining paths: a=5, b=6, c=1 -> start b and a at 0; b ends at 2 -> e(4) runs 2..6
     # (remaining 4 beats c's 1); a ends at 3 -> d runs 3..5; c runs 5..6. Makespan 6.
     plan = tasks(("a", (), 3), ("b", (), 2), ("c", (), 1), ("d", ("a",), 2), ("e", ("b",), 4))
-    assert simulate(plan, 2, estimates(plan)) == 6
+    assert simulate(Graph(plan), 2, estimates(plan)) == 6
     # Critical priority wins over a longer remaining path: c first, then b, then a waits.
     plan[2] = task("c", est=1, index=2, priority=Priority.CRITICAL)
     # c 0..1, b 0..2; a 1..4; e 2..6; d 4..6 -> 6
-    assert simulate(plan, 2, estimates(plan)) == 6
-    assert simulate(plan, 1, estimates(plan)) == 12
+    assert simulate(Graph(plan), 2, estimates(plan)) == 6
+    assert simulate(Graph(plan), 1, estimates(plan)) == 12
 
 
 def test_default_estimate_and_history() -> None:

@@ -26,6 +26,18 @@ class Analysis:
     reason: str
 
 
+class Graph:
+    """A validated task list (no cycles, no unknown ids) with its order, built once."""
+
+    def __init__(self, tasks: Sequence[TaskSpec]) -> None:
+        self.tasks = {t.id: t for t in tasks}
+        self.dependents: dict[str, list[str]] = {t.id: [] for t in tasks}
+        for t in tasks:
+            for dep in t.blocked_by:
+                self.dependents[dep].append(t.id)
+        self.order = list(TopologicalSorter({t.id: t.blocked_by for t in tasks}).static_order())
+
+
 def estimates(tasks: Sequence[TaskSpec], history: Mapping[str, float] | None = None) -> dict[str, float]:
     """`estimate`, else the median of past durations by task id then by type, else 1."""
     past = history or {}
@@ -36,50 +48,40 @@ def estimates(tasks: Sequence[TaskSpec], history: Mapping[str, float] | None = N
     }
 
 
-def topological_order(tasks: Sequence[TaskSpec]) -> list[str]:
-    return list(TopologicalSorter({t.id: t.blocked_by for t in tasks}).static_order())
-
-
-def levels(tasks: Sequence[TaskSpec]) -> dict[str, int]:
+def levels(graph: Graph) -> dict[str, int]:
     """Length of each task's longest chain of dependencies: wave k holds the tasks of level k."""
-    by_id = {t.id: t for t in tasks}
     level: dict[str, int] = {}
-    for tid in topological_order(tasks):
-        level[tid] = 1 + max((level[d] for d in by_id[tid].blocked_by), default=-1)
+    for tid in graph.order:
+        level[tid] = 1 + max((level[d] for d in graph.tasks[tid].blocked_by), default=-1)
     return level
 
 
-def waves(tasks: Sequence[TaskSpec]) -> list[list[str]]:
-    level = levels(tasks)
+def waves(graph: Graph) -> list[list[str]]:
+    level = levels(graph)
     grouped: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
-    for t in tasks:
-        grouped[level[t.id]].append(t.id)
+    for tid in graph.tasks:
+        grouped[level[tid]].append(tid)
     return grouped
 
 
-def remaining_paths(tasks: Sequence[TaskSpec], estimate: Mapping[str, float]) -> dict[str, float]:
+def remaining_paths(graph: Graph, estimate: Mapping[str, float]) -> dict[str, float]:
     """Longest path from each task to the end, the task included (its "bottom level")."""
-    dependents: dict[str, list[str]] = {t.id: [] for t in tasks}
-    for t in tasks:
-        for d in t.blocked_by:
-            dependents[d].append(t.id)
     rest: dict[str, float] = {}
-    for tid in reversed(topological_order(tasks)):
-        rest[tid] = estimate[tid] + max((rest[c] for c in dependents[tid]), default=0.0)
+    for tid in reversed(graph.order):
+        rest[tid] = estimate[tid] + max((rest[c] for c in graph.dependents[tid]), default=0.0)
     return rest
 
 
-def critical_path(tasks: Sequence[TaskSpec], estimate: Mapping[str, float]) -> tuple[list[str], float]:
-    by_id = {t.id: t for t in tasks}
+def critical_path(graph: Graph, estimate: Mapping[str, float]) -> tuple[list[str], float]:
     finish: dict[str, float] = {}
     via: dict[str, str | None] = {}
-    for tid in topological_order(tasks):
-        before = max(by_id[tid].blocked_by, key=lambda d: finish[d], default=None)
+    for tid in graph.order:
+        before = max(graph.tasks[tid].blocked_by, key=lambda d: finish[d], default=None)
         via[tid] = before
         finish[tid] = estimate[tid] + (finish[before] if before else 0.0)
     if not finish:
         return [], 0.0
-    end: str | None = max(finish, key=lambda tid: (finish[tid], -by_id[tid].index))
+    end: str | None = max(finish, key=lambda tid: (finish[tid], -graph.tasks[tid].index))
     length = finish[end] if end else 0.0
     path: list[str] = []
     while end is not None:
@@ -93,28 +95,24 @@ def ready_key(task: TaskSpec, remaining: float) -> ReadyKey:
     return (-int(task.priority), -remaining, task.index)
 
 
-def simulate(tasks: Sequence[TaskSpec], slots: int, estimate: Mapping[str, float]) -> float:
+def simulate(graph: Graph, slots: int, estimate: Mapping[str, float]) -> float:
     """Makespan of the engine's dynamic list scheduler on `slots` slots, by event simulation."""
-    remaining = remaining_paths(tasks, estimate)
-    by_id = {t.id: t for t in tasks}
-    unmet = {t.id: len(t.blocked_by) for t in tasks}
-    dependents: dict[str, list[str]] = {t.id: [] for t in tasks}
-    for t in tasks:
-        for d in t.blocked_by:
-            dependents[d].append(t.id)
-    ready = [(ready_key(t, remaining[t.id]), t.id) for t in tasks if not t.blocked_by]
+    remaining = remaining_paths(graph, estimate)
+    tasks = graph.tasks
+    unmet = {tid: len(t.blocked_by) for tid, t in tasks.items()}
+    ready = [(ready_key(t, remaining[tid]), tid) for tid, t in tasks.items() if not t.blocked_by]
     heapq.heapify(ready)
     running: list[tuple[float, int, str]] = []
     now = 0.0
     while ready or running:
         while ready and len(running) < slots:
             _, tid = heapq.heappop(ready)
-            heapq.heappush(running, (now + estimate[tid], by_id[tid].index, tid))
+            heapq.heappush(running, (now + estimate[tid], tasks[tid].index, tid))
         now, _, done = heapq.heappop(running)
-        for child in dependents[done]:
+        for child in graph.dependents[done]:
             unmet[child] -= 1
             if not unmet[child]:
-                heapq.heappush(ready, (ready_key(by_id[child], remaining[child]), child))
+                heapq.heappush(ready, (ready_key(tasks[child], remaining[child]), child))
     return now
 
 
@@ -130,10 +128,11 @@ def recommend(count: int, speedup: float, types: set[str | None]) -> tuple[str, 
 
 
 def analyze(tasks: Sequence[TaskSpec], slots: int, history: Mapping[str, float] | None = None) -> Analysis:
+    graph = Graph(tasks)
     estimate = estimates(tasks, history)
-    path, length = critical_path(tasks, estimate)
+    path, length = critical_path(graph, estimate)
     total = sum(estimate.values())
-    makespan = simulate(tasks, slots, estimate)
+    makespan = simulate(graph, slots, estimate)
     speedup = total / makespan if makespan > 0 else 1.0
     recommendation, reason = recommend(len(tasks), speedup, {t.type for t in tasks})
-    return Analysis(waves(tasks), path, length, total, slots, makespan, speedup, recommendation, reason)
+    return Analysis(waves(graph), path, length, total, slots, makespan, speedup, recommendation, reason)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import psutil
 
 from parallel_executor import procs
-from parallel_executor.analyzer import ReadyKey, levels, ready_key, remaining_paths
+from parallel_executor.analyzer import Graph, ReadyKey, levels, ready_key, remaining_paths
 from parallel_executor.config import RunnerConfig
 from parallel_executor.fsutil import open_private, read_json, read_tail
 from parallel_executor.model import Status, TaskFile, TaskSpec
@@ -94,8 +94,8 @@ Listener = Callable[[str, TaskRun], None]
 class WaveBarrier:
     """`--schedule waves`: a task waits until every task of the earlier waves has settled."""
 
-    def __init__(self, tasks: Sequence[TaskSpec]) -> None:
-        self.level = levels(tasks)
+    def __init__(self, graph: Graph) -> None:
+        self.level = levels(graph)
         self.left = [0] * (max(self.level.values(), default=0) + 1)
         for wave in self.level.values():
             self.left[wave] += 1
@@ -134,15 +134,13 @@ class Executor:
         self.options = options
         self.listener = listener
         specs = taskfile.tasks
+        graph = Graph(specs)
         self.tasks = {t.id: TaskRun(t) for t in specs}
-        self.dependents: dict[str, list[str]] = {t.id: [] for t in specs}
-        for t in specs:
-            for dep in t.blocked_by:
-                self.dependents[dep].append(t.id)
-        remaining = remaining_paths(specs, estimates)
+        self.dependents = graph.dependents
+        remaining = remaining_paths(graph, estimates)
         self.keys: dict[str, ReadyKey] = {t.id: ready_key(t, remaining[t.id]) for t in specs}
         self.unmet = {t.id: len(t.blocked_by) for t in specs}
-        self.admissions: list[Admission] = [WaveBarrier(specs)] if options.schedule == "waves" else []
+        self.admissions: list[Admission] = [WaveBarrier(graph)] if options.schedule == "waves" else []
         self.ready: list[tuple[ReadyKey, str]] = []
         self.running: dict[str, Attempt] = {}
         self.timers: list[tuple[float, int, Callable[[], None]]] = []

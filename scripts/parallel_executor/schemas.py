@@ -6,6 +6,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
@@ -30,6 +31,20 @@ def validator(name: str, definition: str | None = None) -> Draft202012Validator:
         return Draft202012Validator(schema)
     registry: Registry[Any] = Registry().with_resource(schema["$id"], Resource.from_contents(schema))
     return Draft202012Validator({"$ref": f"{schema['$id']}#/$defs/{definition}"}, registry=registry)
+
+
+@lru_cache(maxsize=None)
+def _compiled(name: str) -> Any:
+    return fastjsonschema.compile(load_schema(name))
+
+
+def is_valid(name: str, document: Any) -> bool:
+    """Fast yes/no (the schema compiled to code); jsonschema then explains a no, every error of it."""
+    try:
+        _compiled(name)(document)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
 
 
 def describe(error: ValidationError) -> str:

@@ -19,6 +19,7 @@ def load_task_file(
 ) -> TaskFile:
     """Parse and validate; `overrides` (from the command line) replace config and file defaults."""
     doc = _parse(path)
+    explain = not schemas.is_valid("tasks", doc)  # the slow, detailed validation only when needed
     problems: list[str] = []
     defaults: dict[str, Any] = {}
     if isinstance(doc, list):
@@ -34,7 +35,7 @@ def load_task_file(
         elif "tasks" not in doc:
             problems.append("'tasks' is required")
         defaults = doc.get("defaults", {})
-        for e in schemas.validator("tasks", "defaults").iter_errors(defaults):
+        for e in schemas.validator("tasks", "defaults").iter_errors(defaults) if explain else ():
             field = ".".join(map(str, e.absolute_path))
             problems.append(f"defaults{', field ' + repr(field) if field else ''}: {schemas.describe(e)}")
     else:
@@ -53,7 +54,8 @@ def load_task_file(
             continue
         if name[0] != "#":
             seen[item["id"]] = number
-        errors = sorted(task_validator.iter_errors(item), key=lambda e: list(map(str, e.absolute_path)))
+        errors = sorted(task_validator.iter_errors(item), key=lambda e: list(map(str, e.absolute_path))) \
+            if explain else []
         for e in errors:
             field = ".".join(map(str, e.absolute_path))
             problems.append(f"task {name}{', field ' + repr(field) if field else ''}: {schemas.describe(e)}")
@@ -68,7 +70,13 @@ def load_task_file(
     problems += _config_problems(merged, config)
     if problems:
         raise UserError([f"{path}: {p}" for p in problems])
-    tasks = tuple(_build(i, t, base_dir) for i, t in enumerate(merged))
+    resolved: dict[str, Path] = {}  # resolving costs syscalls; tasks mostly share a cwd
+    for t in merged:
+        cwd = t.get("cwd", ".")
+        if cwd not in resolved:
+            resolved[cwd] = (base_dir / cwd).resolve()
+        t["cwd"] = resolved[cwd]
+    tasks = tuple(_build(i, t) for i, t in enumerate(merged))
     return TaskFile(path=path.resolve(), tasks=tasks)
 
 
@@ -108,7 +116,7 @@ def _config_problems(tasks: list[dict[str, Any]], config: Config) -> list[str]:
     return problems
 
 
-def _build(index: int, t: dict[str, Any], base_dir: Path) -> TaskSpec:
+def _build(index: int, t: dict[str, Any]) -> TaskSpec:
     command = t.get("command")
     return TaskSpec(
         id=t["id"],
@@ -125,7 +133,7 @@ def _build(index: int, t: dict[str, Any], base_dir: Path) -> TaskSpec:
         paths=tuple(t.get("paths", ())),
         reads=tuple(t.get("reads", ())),
         artifacts=tuple(t.get("artifacts", ())),
-        cwd=(base_dir / t.get("cwd", ".")).resolve(),
+        cwd=t["cwd"],
         env=dict(t.get("env", {})),
         timeout=float(t["timeout"]),
         retries=int(t["retries"]),

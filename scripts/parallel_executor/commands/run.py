@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from parallel_executor import procs
-from parallel_executor.analyzer import estimates, waves
+from parallel_executor.analyzer import Graph, estimates, waves
 from parallel_executor.config import Config, load_config
 from parallel_executor.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TASK_FAILED, UserError
 from parallel_executor.executor import Executor, RunOptions
@@ -58,7 +58,7 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     record_durations((t.spec.id, t.spec.type, t.busy) for t in executor.tasks.values()
                      if t.status is Status.SUCCESS and not t.reused)
     if as_json:
-        click.echo(json.dumps(summary(executor, waves(taskfile.tasks)), indent=2))
+        click.echo(json.dumps(summary(executor, waves(Graph(taskfile.tasks))), indent=2))
     else:
         click.echo(table(executor))
     if executor.signal is not None:
@@ -97,7 +97,7 @@ def succeeded_before(run_id: str, results_dir: Path, taskfile: TaskFile) -> dict
 def plan(taskfile: TaskFile, config: Config, slots: int, schedule: str) -> str:
     by_id = taskfile.by_id()
     lines = [f"{taskfile.path}: {len(taskfile.tasks)} tasks, {slots} slots, {schedule} schedule (dry run)"]
-    for number, wave in enumerate(waves(taskfile.tasks)):
+    for number, wave in enumerate(waves(Graph(taskfile.tasks))):
         lines.append(f"wave {number}:")
         for tid in wave:
             task = by_id[tid]

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import click
 
-from parallel_executor.analyzer import waves
+from parallel_executor.analyzer import Graph, waves
 from parallel_executor.config import load_config
 from parallel_executor.taskfile import load_task_file
 
 
 def main(file: Path, config_path: Path | None) -> int:
     tasks = load_task_file(file, load_config(config_path), Path.cwd()).tasks
-    click.echo(f"{file}: OK, {len(tasks)} tasks in {len(waves(tasks))} waves")
+    click.echo(f"{file}: OK, {len(tasks)} tasks in {len(waves(Graph(tasks)))} waves")
     return 0
