@@ -86,6 +86,8 @@ def _read(path: Path) -> dict[str, Any]:
         raise UserError(f"config {path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
     except OSError as e:
         raise UserError(f"config {path}: {e.strerror}") from None
+    if schemas.is_valid("config", data):
+        return data  # type: ignore[no-any-return]
     errors = sorted(schemas.validator("config").iter_errors(data), key=lambda e: list(e.path))
     if errors:
         raise UserError([

@@ -7,6 +7,7 @@ loop at once, and the next ready task starts in the same turn (dynamic list sche
 
 from __future__ import annotations
 
+import gc
 import heapq
 import json
 import os
@@ -23,10 +24,10 @@ import psutil
 from parallel_executor import procs
 from parallel_executor.analyzer import Graph, ReadyKey, levels, ready_key, remaining_paths
 from parallel_executor.config import RunnerConfig
-from parallel_executor.fsutil import open_private, read_json, read_tail
+from parallel_executor.fsutil import open_private, read_json, read_tail, write_json_atomic
 from parallel_executor.model import Status, TaskFile, TaskSpec
 from parallel_executor.runners import Outcome, argv_for, reader_for
-from parallel_executor.state import RunState, iso
+from parallel_executor.state import RunState, TaskFiles, iso
 
 TAIL_BYTES = 64 * 1024
 STATUS_INTERVAL = 0.1  # status.json is rewritten at most ~10 times a second
@@ -61,6 +62,7 @@ class TaskRun:
     """What happened to one task in this run."""
 
     spec: TaskSpec
+    files: TaskFiles
     status: Status = Status.PENDING
     attempts: int = 0
     exit_code: int | None = None
@@ -135,7 +137,7 @@ class Executor:
         self.listener = listener
         specs = taskfile.tasks
         graph = Graph(specs)
-        self.tasks = {t.id: TaskRun(t) for t in specs}
+        self.tasks = {t.id: TaskRun(t, state.files(t.id)) for t in specs}
         self.dependents = graph.dependents
         remaining = remaining_paths(graph, estimates)
         self.keys: dict[str, ReadyKey] = {t.id: ready_key(t, remaining[t.id]) for t in specs}
@@ -159,6 +161,9 @@ class Executor:
         self.selector = selectors.DefaultSelector()
         for tid, doc in (reused or {}).items():
             self._restore(self.tasks[tid], doc)
+        self._rows: dict[str, dict[str, Any]] = {}
+        for task in self.tasks.values():
+            self._row(task)
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -168,6 +173,7 @@ class Executor:
         old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         self.state.event("run-started", pid=self.pid, tasks=len(self.tasks), slots=self.options.slots)
+        gc.freeze()  # the plan lives as long as the run: keep it out of every collection
         try:
             for tid, count in self.unmet.items():
                 if count == 0 and self.tasks[tid].status is Status.PENDING:
@@ -245,20 +251,20 @@ class Executor:
         spec = task.spec
         task.attempts += 1
         argv = argv_for(spec, self.runners)
-        data_file = self.state.output_path(spec.id, "data.json")
+        files = task.files
         # Empty and private: a stale result cannot pass for this attempt's, and the task's own write
         # keeps the owner-only mode whatever its umask.
-        os.close(open_private(data_file))
+        os.close(open_private(files.data))
         env = {
             **self.base_env, **spec.env,
             "PARALLEL_RUN_ID": self.state.run_id,
             "PARALLEL_TASK_ID": spec.id,
-            "PARALLEL_RESULT_FILE": str(data_file),
-            "PARALLEL_DEP_RESULTS": json.dumps({d: str(self.state.result_path(d)) for d in spec.blocked_by}),
+            "PARALLEL_RESULT_FILE": str(files.data),
+            "PARALLEL_DEP_RESULTS": json.dumps({d: str(self.tasks[d].files.result) for d in spec.blocked_by}),
         }
         env.pop("CLAUDECODE", None)
-        out = open_private(self.state.output_path(spec.id, "stdout"))
-        err = open_private(self.state.output_path(spec.id, "stderr"))
+        out = open_private(files.stdout)
+        err = open_private(files.stderr)
         now = time.time()
         task.start = task.start or now
         try:
@@ -325,18 +331,18 @@ class Executor:
         elif attempt.kill_reason:
             status, task.error = attempt.kill_reason, task.reason or "cancelled"
         else:
-            stdout = read_tail(self.state.output_path(spec.id, "stdout"), TAIL_BYTES)
+            stdout = read_tail(task.files.stdout, TAIL_BYTES)
             task.outcome = reader_for(spec, self.runners)(stdout, code)
             status = Status.SUCCESS if task.outcome.ok else Status.FAILED
-            task.error = None if task.outcome.ok else task.outcome.error or self._exit_error(spec, code)
+            task.error = None if task.outcome.ok else task.outcome.error or self._exit_error(task, code)
         if status in (Status.FAILED, Status.TIMEOUT) and task.attempts <= spec.retries and not self.stopping:
             self._retry(task, status)
         else:
             self._settle(task, status)
 
-    def _exit_error(self, spec: TaskSpec, code: int) -> str:
+    def _exit_error(self, task: TaskRun, code: int) -> str:
         how = f"killed by {procs.signal_name(code)}" if code < 0 else f"exit code {code}"
-        last = read_tail(self.state.output_path(spec.id, "stderr"), 1024).strip().splitlines()
+        last = read_tail(task.files.stderr, 1024).strip().splitlines()
         return f"{how}: {last[-1][:200]}" if last else how
 
     def _retry(self, task: TaskRun, status: Status) -> None:
@@ -357,7 +363,7 @@ class Executor:
         self.unsettled -= 1
         for admission in self.admissions:
             admission.settled(task.spec)
-        self.state.write_result(task.spec.id, self.result_doc(task))
+        write_json_atomic(task.files.result, self.result_doc(task))
         self._changed(status.value, task)
         if status is Status.SUCCESS:
             for child in self.dependents[task.spec.id]:
@@ -424,6 +430,7 @@ class Executor:
 
     def _changed(self, kind: str, task: TaskRun, **fields: Any) -> None:
         self._dirty = True
+        self._row(task)
         self.state.event(kind, task=task.spec.id, status=task.status.value, attempts=task.attempts,
                          **({"reason": task.reason} if task.reason else {}),
                          **({"error": task.error} if task.error and kind != "started" else {}), **fields)
@@ -466,29 +473,29 @@ class Executor:
             "ended": iso(self.ended),
             "state": "running" if self.ended is None else self.final_state(),
             "slots": self.options.slots,
-            "tasks": [
-                {
-                    "id": t.spec.id, "subject": t.spec.subject, "runner": t.spec.runner,
-                    "subagent": t.spec.subagent, "status": t.status.value, "attempts": t.attempts,
-                    "started": iso(t.start), "ended": iso(t.end) if t.status.finished else None,
-                    "paths": list(t.spec.paths), "reason": t.reason, "pid": t.pid,
-                }
-                for t in self.tasks.values()
-            ],
+            "tasks": list(self._rows.values()),
+        }
+
+    def _row(self, t: TaskRun) -> None:
+        """Refresh one task's entry of status.json (rows are kept, so a rewrite is one dumps)."""
+        self._rows[t.spec.id] = {
+            "id": t.spec.id, "subject": t.spec.subject, "runner": t.spec.runner,
+            "subagent": t.spec.subagent, "status": t.status.value, "attempts": t.attempts,
+            "started": iso(t.start), "ended": iso(t.end) if t.status.finished else None,
+            "paths": list(t.spec.paths), "reason": t.reason, "pid": t.pid,
         }
 
     def result_doc(self, task: TaskRun) -> dict[str, Any]:
-        spec, outcome = task.spec, task.outcome
-        stdout_file = self.state.output_path(spec.id, "stdout")
+        spec, outcome, files = task.spec, task.outcome, task.files
         return {
             "id": spec.id, "subject": spec.subject, "type": spec.type, "runner": spec.runner,
             "subagent": spec.subagent, "status": task.status.value, "attempts": task.attempts,
             "exit_code": task.exit_code, "start_time": iso(task.start), "end_time": iso(task.end),
             "duration": round(task.busy, 6), "error": task.error, "reason": task.reason,
-            "output": outcome.result if outcome else read_tail(stdout_file, TAIL_BYTES),
-            "stderr": read_tail(self.state.output_path(spec.id, "stderr"), TAIL_BYTES),
-            "stdout_file": str(stdout_file) if task.attempts else None,
-            "stderr_file": str(self.state.output_path(spec.id, "stderr")) if task.attempts else None,
+            "output": outcome.result if outcome else read_tail(files.stdout, TAIL_BYTES),
+            "stderr": read_tail(files.stderr, TAIL_BYTES),
+            "stdout_file": str(files.stdout) if task.attempts else None,
+            "stderr_file": str(files.stderr) if task.attempts else None,
             "data": self._structured(task),
             "cost_usd": task.cost,
             "usage": dict(outcome.usage) if outcome else {},
@@ -498,7 +505,7 @@ class Executor:
 
     def _structured(self, task: TaskRun) -> Any:
         """What the task wrote to PARALLEL_RESULT_FILE, else what its runner found in its output."""
-        path = self.state.output_path(task.spec.id, "data.json")
+        path = task.files.data
         if task.attempts and path.exists() and path.stat().st_size:
             try:
                 return read_json(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +18,19 @@ def private_dir(path: Path) -> Path:
 
 
 def write_json_atomic(path: Path, data: Any, *, fsync: bool = False) -> None:
-    """Write via a temp file in the same directory and rename over the target."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write a temp file beside the target and rename it over: readers see old or new, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)  # mkstemp already made it 0600
+        os.write(fd, (json.dumps(data, ensure_ascii=False) + "\n").encode())  # the C encoder, one write
+        if fsync:
+            os.fsync(fd)
     except BaseException:
+        os.close(fd)
         os.unlink(tmp)
         raise
+    os.close(fd)
+    os.replace(tmp, path)
     if fsync:
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -44,11 +44,14 @@ def read_json(path: Path) -> Any:
         return json.load(f)
 
 
-def open_private(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC) -> int:
-    """Open a file that may hold secrets (task output) readable by the owner only."""
-    fd = os.open(path, flags | os.O_CLOEXEC, PRIVATE_FILE)
-    os.fchmod(fd, PRIVATE_FILE)  # an older file of the same name may have had a wider mode
-    return fd
+def open_private(path: Path, flags: int = os.O_WRONLY | os.O_TRUNC) -> int:
+    """Open (creating it) a file that may hold secrets (task output), readable by the owner only."""
+    try:
+        return os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
+    except FileExistsError:
+        fd = os.open(path, flags | os.O_CLOEXEC)
+        os.fchmod(fd, PRIVATE_FILE)  # an older file of the same name may have had a wider mode
+        return fd
 
 
 def read_tail(path: Path, limit: int) -> str:

@@ -43,12 +43,16 @@ def totals(ex: Executor) -> dict[str, float]:
             "cost_usd": round(sum(t.cost for t in ex.tasks.values()), 6)}
 
 
-def table(ex: Executor) -> str:
+def table(ex: Executor, full_up_to: int = 100) -> str:
+    """Every task for a run of up to `full_up_to` tasks; past that, those that did not succeed."""
+    shown = [t for t in ex.tasks.values() if len(ex.tasks) <= full_up_to or t.status is not Status.SUCCESS]
     rows = [
         (t.spec.id, t.status.value + (" (earlier)" if t.reused else ""), t.attempts, f"{t.busy:.2f}s",
          f"${t.cost:.4f}" if t.cost else "-", _short(t.error or ""))
-        for t in ex.tasks.values()
+        for t in shown
     ]
+    if len(shown) < len(ex.tasks):
+        rows.append((f"... {len(ex.tasks) - len(shown)} more", "success", "", "", "", ""))
     sums = totals(ex)
     counts: dict[str, int] = {}
     for t in ex.tasks.values():

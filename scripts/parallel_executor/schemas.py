@@ -1,17 +1,22 @@
-"""The JSON Schemas shipped under config/schemas, and readable messages for their errors."""
+"""The JSON Schemas shipped under config/schemas, and readable messages for their errors.
+
+A valid document is checked by the schema compiled to code (fastjsonschema, fast); jsonschema,
+slower to import and to run, is loaded only to explain every error of an invalid one.
+"""
 
 from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
 
 from parallel_executor.locations import SHIPPED_CONFIG_DIR
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_DIR = SHIPPED_CONFIG_DIR / "schemas"
 
@@ -26,6 +31,9 @@ def load_schema(name: str) -> dict[str, Any]:
 @lru_cache(maxsize=None)
 def validator(name: str, definition: str | None = None) -> Draft202012Validator:
     """A validator for a whole schema, or for one of its `$defs` (so errors stay local)."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
     schema = load_schema(name)
     if definition is None:
         return Draft202012Validator(schema)

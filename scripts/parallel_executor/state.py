@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil
 
@@ -43,7 +43,7 @@ class RunState:
     def open(cls, run_id: str, results_dir: Path | None) -> RunState:
         state = cls(run_id, private_dir(runs_dir() / run_id),
                     private_dir(results_dir or results_root() / run_id))
-        state.events_fd = open_private(state.run_dir / "events.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        state.events_fd = open_private(state.run_dir / "events.jsonl", os.O_WRONLY | os.O_APPEND)
         marker = private_dir(runs_dir() / "active") / run_id
         marker.write_text(str(os.getpid()))
         return state
@@ -61,14 +61,19 @@ class RunState:
     def write_status(self, doc: dict[str, Any], final: bool = False) -> None:
         write_json_atomic(self.run_dir / "status.json", doc, fsync=final)
 
-    def write_result(self, task_id: str, doc: dict[str, Any]) -> None:
-        write_json_atomic(self.result_path(task_id), doc)
+    def files(self, task_id: str) -> TaskFiles:
+        base = str(self.results_dir / task_id)
+        return TaskFiles(Path(base + ".json"), Path(base + ".stdout"), Path(base + ".stderr"),
+                         Path(base + ".data.json"))
 
-    def result_path(self, task_id: str) -> Path:
-        return self.results_dir / f"{task_id}.json"
 
-    def output_path(self, task_id: str, stream: str) -> Path:
-        return self.results_dir / f"{task_id}.{stream}"
+class TaskFiles(NamedTuple):
+    """A task's files in the results directory; `data` is its PARALLEL_RESULT_FILE."""
+
+    result: Path
+    stdout: Path
+    stderr: Path
+    data: Path
 
 
 def read_events(run_dir: Path) -> Iterator[dict[str, Any]]:

@@ -44,7 +44,7 @@ def load_task_file(
     if not items and not problems:
         problems.append("holds no tasks")
 
-    task_validator = schemas.validator("tasks", "task")
+    task_validator = schemas.validator("tasks", "task") if explain else None
     seen: dict[str, int] = {}
     valid: list[dict[str, Any]] = []
     for number, item in enumerate(items, 1):
@@ -55,7 +55,7 @@ def load_task_file(
         if name[0] != "#":
             seen[item["id"]] = number
         errors = sorted(task_validator.iter_errors(item), key=lambda e: list(map(str, e.absolute_path))) \
-            if explain else []
+            if task_validator else []
         for e in errors:
             field = ".".join(map(str, e.absolute_path))
             problems.append(f"task {name}{', field ' + repr(field) if field else ''}: {schemas.describe(e)}")

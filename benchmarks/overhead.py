@@ -1,0 +1,76 @@
+"""Per-task overhead: 1000 trivial tasks (`true`) at -j 8, side by side with `xargs -P 8` and GNU
+parallel, alternating, several rounds; prints the median ratios. Bars: engine <= 2.0x xargs and
+faster than GNU parallel. Then the engine's peak memory with 10,000 tasks (bar < 100 MB).
+Run: python benchmarks/overhead.py [--rounds N] [--monitor]"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ENGINE, ensure_gnu_parallel, private_home, timed, write_tasks  # noqa: E402
+
+
+def peak_rss(argv: list[str]) -> int:
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watched = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.Error:
+            break
+        time.sleep(0.02)
+    return peak
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--monitor", action="store_true", help="engine with its progress output on")
+    args = parser.parse_args()
+    private_home()
+    n, jobs = 1000, 8
+    tasks = write_tasks([{"id": f"t{i}", "command": ["true"]} for i in range(n)])
+    lines = "\n".join(["true"] * n) + "\n"
+    gnu = ensure_gnu_parallel()
+    quiet = [] if args.monitor else ["--quiet"]
+    contenders = {
+        "engine": lambda: timed([*ENGINE, "run", str(tasks), "-j", str(jobs), *quiet],
+                                stderr=subprocess.DEVNULL),
+        "xargs": lambda: timed(["xargs", "-P", str(jobs), "-I{}", "sh", "-c", "{}"], input=lines.encode()),
+    }
+    if gnu:
+        contenders["gnu-parallel"] = lambda: timed([gnu, "--will-cite", "-j", str(jobs)], input=lines.encode())
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(args.rounds):
+        for name, run in contenders.items():
+            times[name].append(run())
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name, value in medians.items():
+        print(f"{name:>13}: median {value:.3f} s over {args.rounds} rounds ({n} tasks, -j {jobs})")
+    ratio = medians["engine"] / medians["xargs"]
+    ok = ratio <= 2.0
+    print(f"engine / xargs: {ratio:.2f}x (bar <= 2.0x) {'OK' if ok else 'FAIL'}")
+    if gnu:
+        gnu_ratio = medians["engine"] / medians["gnu-parallel"]
+        ok &= gnu_ratio < 1
+        print(f"engine / GNU parallel: {gnu_ratio:.2f}x (bar < 1) {'OK' if gnu_ratio < 1 else 'FAIL'}")
+    else:
+        print("GNU parallel: not available on this machine, not compared")
+    big = write_tasks([{"id": f"t{i}", "command": ["true"]} for i in range(10_000)])
+    peak = peak_rss([*ENGINE, "run", str(big), "-j", str(jobs), "--quiet"])
+    print(f"engine peak RSS with 10,000 tasks: {peak / 2**20:.1f} MB (bar < 100 MB) "
+          f"{'OK' if peak < 100 * 2**20 else 'FAIL'}")
+    return 0 if ok and peak < 100 * 2**20 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
