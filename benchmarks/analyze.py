@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ENGINE, private_home, timed, write_tasks  # noqa: E402
+from common import ENGINE, private_home, timed, write_tasks
 
 
 def random_dag(n: int, seed: int = 1) -> list[dict[str, object]]:

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ENGINE, private_home, write_tasks  # noqa: E402
+from common import ENGINE, private_home, write_tasks
 
 
 def random_dag(n: int = 200, seed: int = 7) -> list[dict[str, object]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ENGINE, ensure_gnu_parallel, private_home, timed, write_tasks  # noqa: E402
+from common import ENGINE, ensure_gnu_parallel, private_home, timed, write_tasks
 
 
 def peak_rss(argv: list[str]) -> int:

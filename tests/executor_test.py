@@ -255,7 +255,8 @@ def test_kill_9_then_resume(home: Path, tasks_file: Callable[..., Path], tmp_pat
     gate = tmp_path / "gate"
     path = tasks_file([
         {"id": "done-early", "command": record("done-early")},
-        {"id": "blocked-on-gate", "command": ["sh", "-c", f"test -e {gate} || exec {' '.join(helper('tree.py', marker))}"]},
+        {"id": "blocked-on-gate",
+         "command": ["sh", "-c", f"test -e {gate} || exec {' '.join(helper('tree.py', marker))}"]},
         {"id": "after", "command": record("after"), "blockedBy": ["done-early", "blocked-on-gate"]},
     ])
     proc = start_engine(path)
@@ -284,8 +285,9 @@ def test_resume_without_earlier_run_is_a_clear_error(home: Path, tasks_file: Cal
 
 
 def test_huge_output_is_bounded(home: Path, tasks_file: Callable[..., Path]) -> None:
-    hundred_mb = py("import sys\nchunk = b'x' * 1023 + b'\\n'\nfor _ in range(100 * 1024): sys.stdout.buffer.write(chunk)"
-                    "\nsys.stdout.buffer.write(b'THE END\\n')")
+    hundred_mb = py("import sys\nchunk = b'x' * 1023 + b'\\n'\n"
+                    "for _ in range(100 * 1024): sys.stdout.buffer.write(chunk)\n"
+                    "sys.stdout.buffer.write(b'THE END\\n')")
     done = subprocess.Popen([*ENGINE, "run", "--json", str(tasks_file([{"id": "loud", "command": hundred_mb}]))],
                             stdout=subprocess.PIPE, text=True)
     peak = 0

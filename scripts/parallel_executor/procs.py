@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -42,15 +43,11 @@ def descendants(pid: int) -> list[psutil.Process]:
 
 def signal_tree(pgid: int, sig: int, members: Iterable[psutil.Process] = ()) -> None:
     """Signal the process group and every known descendant; ones already gone are ignored."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
     for process in members:
-        try:
+        with contextlib.suppress(psutil.Error):
             process.send_signal(sig)  # psutil checks the pid was not reused
-        except psutil.Error:
-            pass
 
 
 def sweep(run_id: str) -> int:

@@ -46,7 +46,7 @@ def totals(ex: Executor) -> dict[str, float]:
 def table(ex: Executor, full_up_to: int = 100) -> str:
     """Every task for a run of up to `full_up_to` tasks; past that, those that did not succeed."""
     shown = [t for t in ex.tasks.values() if len(ex.tasks) <= full_up_to or t.status is not Status.SUCCESS]
-    rows = [
+    rows: list[tuple[str, str, int | str, str, str, str]] = [
         (t.spec.id, t.status.value + (" (earlier)" if t.reused else ""), t.attempts, f"{t.busy:.2f}s",
          f"${t.cost:.4f}" if t.cost else "-", _short(t.error or ""))
         for t in shown

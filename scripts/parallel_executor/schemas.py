@@ -7,7 +7,7 @@ slower to import and to run, is loaded only to explain every error of an invalid
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
@@ -21,14 +21,14 @@ if TYPE_CHECKING:
 SCHEMA_DIR = SHIPPED_CONFIG_DIR / "schemas"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str) -> dict[str, Any]:
     with open(SCHEMA_DIR / f"{name}.schema.json", encoding="utf-8") as f:
         schema: dict[str, Any] = json.load(f)
     return schema
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str, definition: str | None = None) -> Draft202012Validator:
     """A validator for a whole schema, or for one of its `$defs` (so errors stay local)."""
     from jsonschema import Draft202012Validator
@@ -41,7 +41,7 @@ def validator(name: str, definition: str | None = None) -> Draft202012Validator:
     return Draft202012Validator({"$ref": f"{schema['$id']}#/$defs/{definition}"}, registry=registry)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled(name: str) -> Any:
     return fastjsonschema.compile(load_schema(name))
 
@@ -58,17 +58,18 @@ def is_valid(name: str, document: Any) -> bool:
 def describe(error: ValidationError) -> str:
     """One short sentence for a schema error, without jsonschema's dump of the schema."""
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = error.schema.get("properties", {})
+        allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
         extra = sorted(k for k in error.instance if k not in allowed)
         return "unknown field " + ", ".join(repr(k) for k in extra)
     if error.validator == "required":
-        return error.message.replace(" is a required property", " is required")
+        return str(error.message).replace(" is a required property", " is required")
     if error.validator == "pattern":
         return f"{error.instance!r} does not match {error.validator_value}"
     if error.validator == "enum":
-        return f"{error.instance!r} is not one of " + ", ".join(map(repr, error.validator_value))
+        choices = error.validator_value if isinstance(error.validator_value, list) else []
+        return f"{error.instance!r} is not one of " + ", ".join(map(repr, choices))
     if error.validator == "oneOf" and isinstance(error.instance, dict) and "id" in error.instance:
         return "needs exactly one of 'prompt' or 'command'"
     if error.validator == "oneOf":
         return f"{error.instance!r} has the wrong type or form"
-    return error.message
+    return str(error.message)

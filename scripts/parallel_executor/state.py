@@ -25,7 +25,9 @@ from parallel_executor.locations import results_root, runs_dir
 
 
 def iso(timestamp: float | None) -> str | None:
-    return None if timestamp is None else datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="milliseconds")
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="milliseconds")
 
 
 def new_run_id() -> str:

@@ -18,8 +18,15 @@ from parallel_executor.locations import runs_dir
 from parallel_executor.model import Status, TaskFile
 from parallel_executor.report import EventPrinter, summary, table
 from parallel_executor.runners import argv_for, preflight
-from parallel_executor.state import (RunState, engine_alive, latest_run_of, new_run_id, read_events, read_status,
-                                     recover_dead_runs)
+from parallel_executor.state import (
+    RunState,
+    engine_alive,
+    latest_run_of,
+    new_run_id,
+    read_events,
+    read_status,
+    recover_dead_runs,
+)
 from parallel_executor.taskfile import load_task_file
 
 
