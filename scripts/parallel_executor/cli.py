@@ -92,8 +92,7 @@ def run(**options: Any) -> int:
 
 
 def _not_built(name: str, summary: str) -> None:
-    @cli.command(name, help=f"{summary} (not built yet).", context_settings={"ignore_unknown_options": True},
-                 add_help_option=True)
+    @cli.command(name, help=f"(not built yet) {summary}.", context_settings={"ignore_unknown_options": True})
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     def _command(args: tuple[str, ...]) -> int:
         raise UserError(f"'{name}' is not built yet in this version")
