@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
-
 from parallel_executor import schemas
 from parallel_executor.config import DEFAULT_CONFIG
+
 from tests.conftest import ROOT, engine
 
 
