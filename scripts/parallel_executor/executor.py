@@ -7,15 +7,16 @@ loop at once, and the next ready task starts in the same turn (dynamic list sche
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import heapq
 import json
 import os
 import selectors
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,7 +25,7 @@ import psutil
 from parallel_executor import procs
 from parallel_executor.analyzer import Graph, ReadyKey, levels, ready_key, remaining_paths
 from parallel_executor.config import RunnerConfig
-from parallel_executor.fsutil import open_private, read_json, read_tail, write_json_atomic
+from parallel_executor.fsutil import PRIVATE_FILE, open_private, read_json, tail_of, write_json_atomic
 from parallel_executor.model import Status, TaskFile, TaskSpec
 from parallel_executor.runners import Outcome, argv_for, reader_for
 from parallel_executor.state import RunState, TaskFiles, iso
@@ -74,6 +75,8 @@ class TaskRun:
     pid: int | None = None
     outcome: Outcome | None = None
     reused: bool = False
+    stdout: str = ""  # the last TAIL_BYTES of the last attempt's output
+    stderr: str = ""
 
     @property
     def cost(self) -> float:
@@ -83,8 +86,10 @@ class TaskRun:
 @dataclass
 class Attempt:
     task: TaskRun
-    proc: subprocess.Popen[bytes]
+    proc: procs.Child
     pidfd: int
+    out: int  # our descriptors of its stdout/stderr files, to read their tails at exit
+    err: int
     started: float
     kill_reason: Status | None = None
     tree: list[psutil.Process] = field(default_factory=list)
@@ -159,6 +164,10 @@ class Executor:
         env = {k: v for k, v in os.environ.items() if k != "CLAUDECODE"}
         self.base_env = {**env, "PARALLEL_RUN_ID": state.run_id}
         self.selector = selectors.DefaultSelector()
+        # Result files are written off the loop (one thread, so in order); a dependent waits for its
+        # dependencies' files before it starts.
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="results")
+        self.writes: dict[str, Future[None]] = {}
         for tid, doc in (reused or {}).items():
             self._restore(self.tasks[tid], doc)
         self._rows: dict[str, dict[str, Any]] = {}
@@ -174,6 +183,7 @@ class Executor:
         old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         self.state.event("run-started", pid=self.pid, tasks=len(self.tasks), slots=self.options.slots)
         gc.freeze()  # the plan lives as long as the run: keep it out of every collection
+        procs.keep_inherited_fds_from_children()
         try:
             for tid, count in self.unmet.items():
                 if count == 0 and self.tasks[tid].status is Status.PENDING:
@@ -190,6 +200,7 @@ class Executor:
                 self._flush_status()
         finally:
             self._kill_all()  # only a bug leaves anything running here
+            self.writer.shutdown(wait=True)
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)
             signal.set_wakeup_fd(old_wakeup)
@@ -197,6 +208,8 @@ class Executor:
             os.close(wake_r)
             os.close(wake_w)
             self.ended = time.time()
+        for write in self.writes.values():
+            write.result()  # a result that could not be written is an error, not a silent loss
         self.state.event("run-finished", state=self.final_state())
         self.state.write_status(self.status_doc(), final=True)
 
@@ -252,15 +265,19 @@ class Executor:
         task.attempts += 1
         argv = argv_for(spec, self.runners)
         files = task.files
-        # Empty and private: a stale result cannot pass for this attempt's, and the task's own write
-        # keeps the owner-only mode whatever its umask.
-        os.close(open_private(files.data))
+        if task.attempts > 1 or not self.state.fresh:  # a stale structured result must not pass for this one
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(files.data)
+        for dep in spec.blocked_by:  # its result file must be on disk before this task may read it
+            pending = self.writes.pop(dep, None)
+            if pending:
+                pending.result()
         env = {
             **self.base_env, **spec.env,
             "PARALLEL_RUN_ID": self.state.run_id,
             "PARALLEL_TASK_ID": spec.id,
-            "PARALLEL_RESULT_FILE": str(files.data),
-            "PARALLEL_DEP_RESULTS": json.dumps({d: str(self.tasks[d].files.result) for d in spec.blocked_by}),
+            "PARALLEL_RESULT_FILE": files.data,
+            "PARALLEL_DEP_RESULTS": json.dumps({d: self.tasks[d].files.result for d in spec.blocked_by}),
         }
         env.pop("CLAUDECODE", None)
         out = open_private(files.stdout)
@@ -272,12 +289,11 @@ class Executor:
         except OSError as e:
             task.exit_code, task.error = procs.spawn_error(e, argv, spec.cwd)
             task.end = now
-            self._settle(task, Status.FAILED)  # retrying cannot make a missing program appear
-            return
-        finally:
             os.close(out)
             os.close(err)
-        attempt = Attempt(task, proc, _pidfd(proc.pid), time.monotonic())
+            self._settle(task, Status.FAILED)  # retrying cannot make a missing program appear
+            return
+        attempt = Attempt(task, proc, _pidfd(proc.pid), out, err, time.monotonic())
         self.running[spec.id] = attempt
         if attempt.pidfd >= 0:
             self.selector.register(attempt.pidfd, selectors.EVENT_READ, lambda: self._on_exit(attempt))
@@ -323,6 +339,9 @@ class Executor:
         procs.signal_tree(attempt.proc.pid, signal.SIGKILL, attempt.tree)
         code = attempt.proc.wait()
         del self.running[spec.id]
+        task.stdout, task.stderr = tail_of(attempt.out, TAIL_BYTES), tail_of(attempt.err, TAIL_BYTES)
+        os.close(attempt.out)
+        os.close(attempt.err)
         task.end = time.time()
         task.busy += time.monotonic() - attempt.started
         task.exit_code = code
@@ -331,8 +350,7 @@ class Executor:
         elif attempt.kill_reason:
             status, task.error = attempt.kill_reason, task.reason or "cancelled"
         else:
-            stdout = read_tail(task.files.stdout, TAIL_BYTES)
-            task.outcome = reader_for(spec, self.runners)(stdout, code)
+            task.outcome = reader_for(spec, self.runners)(task.stdout, code)
             status = Status.SUCCESS if task.outcome.ok else Status.FAILED
             task.error = None if task.outcome.ok else task.outcome.error or self._exit_error(task, code)
         if status in (Status.FAILED, Status.TIMEOUT) and task.attempts <= spec.retries and not self.stopping:
@@ -342,7 +360,7 @@ class Executor:
 
     def _exit_error(self, task: TaskRun, code: int) -> str:
         how = f"killed by {procs.signal_name(code)}" if code < 0 else f"exit code {code}"
-        last = read_tail(task.files.stderr, 1024).strip().splitlines()
+        last = task.stderr.strip().splitlines()
         return f"{how}: {last[-1][:200]}" if last else how
 
     def _retry(self, task: TaskRun, status: Status) -> None:
@@ -363,7 +381,9 @@ class Executor:
         self.unsettled -= 1
         for admission in self.admissions:
             admission.settled(task.spec)
-        write_json_atomic(task.files.result, self.result_doc(task))
+        write = self.writer.submit(write_json_atomic, task.files.result, self.result_doc(task))
+        self.writes[task.spec.id] = write
+        write.add_done_callback(lambda w: w.exception() or self.writes.pop(task.spec.id, None))  # keep failures
         self._changed(status.value, task)
         if status is Status.SUCCESS:
             for child in self.dependents[task.spec.id]:
@@ -424,8 +444,9 @@ class Executor:
         for attempt in list(self.running.values()):
             procs.signal_tree(attempt.proc.pid, signal.SIGKILL, procs.descendants(attempt.proc.pid))
             attempt.proc.wait()
-            if attempt.pidfd >= 0:
-                os.close(attempt.pidfd)
+            for fd in (attempt.pidfd, attempt.out, attempt.err):
+                if fd >= 0:
+                    os.close(fd)
         self.running.clear()
 
     def _changed(self, kind: str, task: TaskRun, **fields: Any) -> None:
@@ -492,10 +513,10 @@ class Executor:
             "subagent": spec.subagent, "status": task.status.value, "attempts": task.attempts,
             "exit_code": task.exit_code, "start_time": iso(task.start), "end_time": iso(task.end),
             "duration": round(task.busy, 6), "error": task.error, "reason": task.reason,
-            "output": outcome.result if outcome else read_tail(files.stdout, TAIL_BYTES),
-            "stderr": read_tail(files.stderr, TAIL_BYTES),
-            "stdout_file": str(files.stdout) if task.attempts else None,
-            "stderr_file": str(files.stderr) if task.attempts else None,
+            "output": outcome.result if outcome else task.stdout,
+            "stderr": task.stderr,
+            "stdout_file": files.stdout if task.attempts else None,
+            "stderr_file": files.stderr if task.attempts else None,
             "data": self._structured(task),
             "cost_usd": task.cost,
             "usage": dict(outcome.usage) if outcome else {},
@@ -506,8 +527,9 @@ class Executor:
     def _structured(self, task: TaskRun) -> Any:
         """What the task wrote to PARALLEL_RESULT_FILE, else what its runner found in its output."""
         path = task.files.data
-        if task.attempts and path.exists() and path.stat().st_size:
+        if task.attempts and os.path.exists(path):
             try:
+                os.chmod(path, PRIVATE_FILE)  # the task wrote it with its own umask
                 return read_json(path)
             except (ValueError, OSError) as e:
                 return {"error": f"PARALLEL_RESULT_FILE is not valid JSON: {e}"}

@@ -17,12 +17,17 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_json_atomic(path: Path, data: Any, *, fsync: bool = False) -> None:
+def write_json_atomic(path: Path | str, data: Any, *, fsync: bool = False) -> None:
+    write_atomic(path, (json.dumps(data, ensure_ascii=False) + "\n").encode(), fsync=fsync)  # C encoder
+
+
+def write_atomic(path: Path | str, content: bytes, *, fsync: bool = False) -> None:
     """Write a temp file beside the target and rename it over: readers see old or new, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
     try:
-        os.write(fd, (json.dumps(data, ensure_ascii=False) + "\n").encode())  # the C encoder, one write
+        os.write(fd, content)
         if fsync:
             os.fsync(fd)
     except BaseException:
@@ -32,19 +37,19 @@ def write_json_atomic(path: Path, data: Any, *, fsync: bool = False) -> None:
     os.close(fd)
     os.replace(tmp, path)
     if fsync:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+        dir_fd = os.open(folder or ".", os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path | str) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
-def open_private(path: Path, flags: int = os.O_WRONLY | os.O_TRUNC) -> int:
+def open_private(path: Path | str, flags: int = os.O_RDWR | os.O_TRUNC) -> int:
     """Open (creating it) a file that may hold secrets (task output), readable by the owner only."""
     try:
         return os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
@@ -54,12 +59,9 @@ def open_private(path: Path, flags: int = os.O_WRONLY | os.O_TRUNC) -> int:
         return fd
 
 
-def read_tail(path: Path, limit: int) -> str:
-    """The last `limit` bytes of a file as text; a task printing gigabytes costs nothing here."""
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - limit))
-            return f.read(limit).decode("utf-8", errors="replace")
-    except FileNotFoundError:
+def tail_of(fd: int, limit: int) -> str:
+    """The last `limit` bytes of an open file as text; a task printing gigabytes costs nothing here."""
+    size = os.fstat(fd).st_size
+    if not size:
         return ""
+    return os.pread(fd, min(limit, size), max(0, size - limit)).decode("utf-8", errors="replace")

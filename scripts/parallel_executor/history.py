@@ -12,6 +12,7 @@ from parallel_executor.fsutil import private_dir, read_json, write_json_atomic
 from parallel_executor.locations import durations_file
 
 KEEP = 20  # recent durations kept per key
+KEYS = 5000  # keys kept in all, the most recently used, so the file cannot grow without end
 
 
 def load_durations() -> dict[str, float]:
@@ -35,5 +36,5 @@ def record_durations(finished: Iterable[tuple[str, str | None, float]]) -> None:
         for task_id, task_type, seconds in finished:
             for key in (f"id:{task_id}", f"type:{task_type}" if task_type else None):
                 if key:
-                    data[key] = [*data.get(key, []), round(seconds, 3)][-KEEP:]
-        write_json_atomic(path, data)
+                    data[key] = [*data.pop(key, []), round(seconds, 3)][-KEEP:]  # re-inserted: newest last
+        write_json_atomic(path, dict(list(data.items())[-KEYS:]))

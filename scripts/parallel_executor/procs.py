@@ -7,15 +7,67 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
 RUN_ID_VAR = "PARALLEL_RUN_ID"
 
 
-def spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str], stdout: int, stderr: int) -> subprocess.Popen[bytes]:
-    """Start a child in a new session (so its group can be signalled as one) with stdin from /dev/null."""
+class Child(Protocol):
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self) -> int: ...
+
+
+class SpawnedChild:
+    """A child started with posix_spawn: the parts of Popen the engine uses."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+
+def keep_inherited_fds_from_children() -> None:
+    """posix_spawn has no close_fds: descriptors the engine inherited must not reach its tasks."""
+    fds = os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else []
+    for fd in map(int, fds):
+        if fd > 2:
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
+
+
+@lru_cache(maxsize=1)
+def _devnull() -> int:
+    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str], stdout: int, stderr: int) -> Child:
+    """Start a child in a new session (so its group can be signalled as one), stdin from /dev/null.
+
+    posix_spawn costs the engine half of what Popen does, but cannot change directory and
+    searches the engine's own PATH: it is used when the task needs neither.
+    """
+    if str(cwd) == os.getcwd() and env.get("PATH") == os.environ.get("PATH"):
+        actions = [(os.POSIX_SPAWN_DUP2, _devnull(), 0), (os.POSIX_SPAWN_DUP2, stdout, 1),
+                   (os.POSIX_SPAWN_DUP2, stderr, 2)]
+        return SpawnedChild(os.posix_spawnp(argv[0], list(argv), env, file_actions=actions, setsid=True))
     return subprocess.Popen(
         argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
         start_new_session=True, close_fds=True,

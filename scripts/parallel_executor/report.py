@@ -6,8 +6,6 @@ import sys
 import time
 from typing import Any, TextIO
 
-from tabulate import tabulate
-
 from parallel_executor.executor import Executor, TaskRun
 from parallel_executor.model import Status
 from parallel_executor.state import iso
@@ -45,6 +43,8 @@ def totals(ex: Executor) -> dict[str, float]:
 
 def table(ex: Executor, full_up_to: int = 100) -> str:
     """Every task for a run of up to `full_up_to` tasks; past that, those that did not succeed."""
+    from tabulate import tabulate  # imported here: it costs start-up time a --json run never needs
+
     shown = [t for t in ex.tasks.values() if len(ex.tasks) <= full_up_to or t.status is not Status.SUCCESS]
     rows: list[tuple[str, str, int | str, str, str, str]] = [
         (t.spec.id, t.status.value + (" (earlier)" if t.reused else ""), t.attempts, f"{t.busy:.2f}s",

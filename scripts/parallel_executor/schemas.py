@@ -6,13 +6,19 @@ slower to import and to run, is loaded only to explain every error of an invalid
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import marshal
+import re
+import sys
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
 
-from parallel_executor.locations import SHIPPED_CONFIG_DIR
+from parallel_executor.fsutil import private_dir, write_atomic
+from parallel_executor.locations import SHIPPED_CONFIG_DIR, temp_dir
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -43,7 +49,21 @@ def validator(name: str, definition: str | None = None) -> Draft202012Validator:
 
 @cache
 def _compiled(name: str) -> Any:
-    return fastjsonschema.compile(load_schema(name))
+    """The schema as a Python function; its code is cached, since generating it costs a start-up."""
+    source = (SCHEMA_DIR / f"{name}.schema.json").read_bytes()
+    key = hashlib.sha256(source + f"{fastjsonschema.VERSION} {sys.version}".encode()).hexdigest()[:16]
+    cache = temp_dir() / "schema-cache" / f"{name}-{key}.marshal"
+    try:
+        entry, code = marshal.loads(cache.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        text = fastjsonschema.compile_to_code(json.loads(source))
+        entry = re.search(r"^def (\w+)\(", text, re.MULTILINE).group(1)  # type: ignore[union-attr]
+        code = compile(text, f"<{name} schema>", "exec")
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+            write_atomic(private_dir(cache.parent) / cache.name, marshal.dumps((entry, code)))
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    return namespace[entry]
 
 
 def is_valid(name: str, document: Any) -> bool:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,11 +24,22 @@ from parallel_executor.errors import UserError
 from parallel_executor.fsutil import open_private, private_dir, read_json, write_json_atomic
 from parallel_executor.locations import results_root, runs_dir
 
+_LOCAL = datetime.now().astimezone().tzinfo  # looked up once: time stamps are on the hot path
+
 
 def iso(timestamp: float | None) -> str | None:
+    """Local ISO 8601 time with milliseconds; formatting is done once per second (hot path)."""
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="milliseconds")
+    whole = int(timestamp)
+    seconds, zone = _iso_second(whole)
+    return f"{seconds}.{int((timestamp - whole) * 1000):03d}{zone}"
+
+
+@lru_cache(maxsize=256)
+def _iso_second(whole: int) -> tuple[str, str]:
+    text = datetime.fromtimestamp(whole, _LOCAL).isoformat()
+    return text[:19], text[19:]
 
 
 def new_run_id() -> str:
@@ -39,12 +51,14 @@ class RunState:
     run_id: str
     run_dir: Path
     results_dir: Path
+    fresh: bool = True  # the results directory is new: no file in it can be stale
     events_fd: int = -1
 
     @classmethod
     def open(cls, run_id: str, results_dir: Path | None) -> RunState:
-        state = cls(run_id, private_dir(runs_dir() / run_id),
-                    private_dir(results_dir or results_root() / run_id))
+        results_dir = results_dir or results_root() / run_id
+        fresh = not results_dir.exists()
+        state = cls(run_id, private_dir(runs_dir() / run_id), private_dir(results_dir), fresh)
         state.events_fd = open_private(state.run_dir / "events.jsonl", os.O_WRONLY | os.O_APPEND)
         marker = private_dir(runs_dir() / "active") / run_id
         marker.write_text(str(os.getpid()))
@@ -65,17 +79,16 @@ class RunState:
 
     def files(self, task_id: str) -> TaskFiles:
         base = str(self.results_dir / task_id)
-        return TaskFiles(Path(base + ".json"), Path(base + ".stdout"), Path(base + ".stderr"),
-                         Path(base + ".data.json"))
+        return TaskFiles(base + ".json", base + ".stdout", base + ".stderr", base + ".data.json")
 
 
 class TaskFiles(NamedTuple):
     """A task's files in the results directory; `data` is its PARALLEL_RESULT_FILE."""
 
-    result: Path
-    stdout: Path
-    stderr: Path
-    data: Path
+    result: str
+    stdout: str
+    stderr: str
+    data: str
 
 
 def read_events(run_dir: Path) -> Iterator[dict[str, Any]]:
