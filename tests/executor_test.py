@@ -402,3 +402,39 @@ def test_j_above_hard_cap_warns_and_clamps(home: Path, tasks_file: Callable[...,
     assert done.returncode == 0
     assert "-j 50 is above max_parallel_tasks 10; using 10" in done.stderr
     assert max_overlap(intervals(out)) <= 10
+
+
+def test_cwd_env_and_missing_directory(home: Path, tasks_file: Callable[..., Path], tmp_path: Path) -> None:
+    sub = tmp_path / "sub dir"
+    sub.mkdir()
+    show = py("import os; print(os.getcwd()); print(os.environ.get('GREETING'))")
+    path = tasks_file({"defaults": {"retries": 0}, "tasks": [
+        {"id": "here", "command": show, "env": {"GREETING": "hi"}},
+        {"id": "there", "command": show, "cwd": "sub dir"},
+        {"id": "own-path", "command": ["true"], "env": {"PATH": "/usr/bin:/bin"}},
+        {"id": "nowhere", "command": ["true"], "cwd": "missing"},
+    ]})
+    code, summary = run_json(path, cwd=tmp_path)
+    results = Path(summary["results_dir"])
+    assert json.loads((results / "here.json").read_text())["output"] == f"{tmp_path}\nhi\n"
+    assert json.loads((results / "there.json").read_text())["output"] == f"{sub}\nNone\n"
+    assert summary["tasks"]["own-path"]["status"] == "success"
+    assert code == 1
+    assert summary["tasks"]["nowhere"]["error"] == f"working directory {tmp_path / 'missing'} does not exist"
+
+
+def test_descriptors_the_engine_inherited_do_not_reach_tasks(home: Path, tasks_file: Callable[..., Path]) -> None:
+    read_end, write_end = os.pipe()
+    os.set_inheritable(write_end, True)
+    listing = py("import os; print(sorted(int(f) for f in os.listdir('/proc/self/fd')))")
+    path = tasks_file([{"id": "fds", "command": listing}])
+    try:
+        done = subprocess.run([*ENGINE, "run", "--json", str(path)], capture_output=True, text=True, timeout=60,
+                              pass_fds=(write_end,))
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    summary = json.loads(done.stdout)
+    output = json.loads((Path(summary["results_dir"]) / "fds.json").read_text())["output"]
+    assert write_end not in json.loads(output)
+    assert json.loads(output)[:3] == [0, 1, 2]

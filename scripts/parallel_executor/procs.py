@@ -54,6 +54,11 @@ def keep_inherited_fds_from_children() -> None:
 
 
 @lru_cache(maxsize=1)
+def _engine_cwd() -> str:
+    return os.getcwd()  # the engine never changes directory
+
+
+@lru_cache(maxsize=1)
 def _devnull() -> int:
     return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
@@ -64,7 +69,7 @@ def spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str], stdout: int, s
     posix_spawn costs the engine half of what Popen does, but cannot change directory and
     searches the engine's own PATH: it is used when the task needs neither.
     """
-    if str(cwd) == os.getcwd() and env.get("PATH") == os.environ.get("PATH"):
+    if str(cwd) == _engine_cwd() and env.get("PATH") == os.environ.get("PATH"):
         actions = [(os.POSIX_SPAWN_DUP2, _devnull(), 0), (os.POSIX_SPAWN_DUP2, stdout, 1),
                    (os.POSIX_SPAWN_DUP2, stderr, 2)]
         return SpawnedChild(os.posix_spawnp(argv[0], list(argv), env, file_actions=actions, setsid=True))
