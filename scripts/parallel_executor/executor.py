@@ -31,7 +31,8 @@ from parallel_executor.runners import Outcome, argv_for, reader_for
 from parallel_executor.state import RunState, TaskFiles, iso
 
 TAIL_BYTES = 64 * 1024
-STATUS_INTERVAL = 0.1  # status.json is rewritten at most ~10 times a second
+STATUS_INTERVAL = 0.1  # status.json is rewritten at most ~10 times a second...
+STATUS_SHARE = 0.1  # ...and, for a huge run, takes at most ~10% of the engine's time
 RECHECK_INTERVAL = 0.25  # how soon a task held back by an admission check is looked at again
 MAX_BACKOFF = 60.0
 
@@ -158,6 +159,7 @@ class Executor:
         self._signals: list[int] = []
         self._dirty = True
         self._flushed = 0.0
+        self._flush_gap = STATUS_INTERVAL
         self.started = time.time()
         self.ended: float | None = None
         self.pid, self.pid_started = os.getpid(), psutil.Process().create_time()
@@ -216,7 +218,7 @@ class Executor:
     def _wait_time(self) -> float | None:
         due = [self.timers[0][0]] if self.timers else []
         if self._dirty:
-            due.append(self._flushed + STATUS_INTERVAL)
+            due.append(self._flushed + self._flush_gap)
         return max(0.0, min(due) - time.monotonic()) if due else None
 
     def _fire_timers(self) -> None:
@@ -228,11 +230,12 @@ class Executor:
         self._timer_seq += 1
         heapq.heappush(self.timers, (time.monotonic() + delay, self._timer_seq, action))
 
-    def _flush_status(self, force: bool = False) -> None:
+    def _flush_status(self) -> None:
         now = time.monotonic()
-        if self._dirty and (force or now - self._flushed >= STATUS_INTERVAL):
+        if self._dirty and now - self._flushed >= self._flush_gap:
             self.state.write_status(self.status_doc())
-            self._dirty, self._flushed = False, now
+            self._dirty, self._flushed = False, time.monotonic()
+            self._flush_gap = max(STATUS_INTERVAL, (self._flushed - now) / STATUS_SHARE)
 
     # ---- starting -------------------------------------------------------------------------
 
