@@ -27,7 +27,8 @@ from parallel_executor.analyzer import Graph, ReadyKey, levels, ready_key, remai
 from parallel_executor.config import RunnerConfig
 from parallel_executor.fsutil import PRIVATE_FILE, open_private, read_json, tail_of, write_json_atomic
 from parallel_executor.model import Status, TaskFile, TaskSpec
-from parallel_executor.runners import Outcome, argv_for, reader_for
+from parallel_executor.readers import Outcome
+from parallel_executor.runners import argv_for, reader_for
 from parallel_executor.state import RunState, TaskFiles, iso
 
 TAIL_BYTES = 64 * 1024
@@ -523,6 +524,7 @@ class Executor:
             "data": self._structured(task),
             "cost_usd": task.cost,
             "usage": dict(outcome.usage) if outcome else {},
+            "num_turns": outcome.turns if outcome else None,
             "session_id": outcome.session_id if outcome else None,
             "artifacts": list(spec.artifacts),
         }

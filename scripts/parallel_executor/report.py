@@ -33,12 +33,16 @@ class EventPrinter:
         self.stream.flush()
 
 
-def totals(ex: Executor) -> dict[str, float]:
+def totals(ex: Executor) -> dict[str, float | int]:
     wall = (ex.ended or time.time()) - ex.started
     work = sum(t.busy for t in ex.tasks.values() if not t.reused)
+    tokens = {"input_tokens": 0, "output_tokens": 0}
+    for t in ex.tasks.values():
+        for key in tokens:
+            tokens[key] += t.outcome.usage.get(key, 0) if t.outcome else 0
     return {"wall_time": round(wall, 3), "task_time_sum": round(work, 3),
             "speedup": round(work / wall, 3) if wall > 0 else 0.0,
-            "cost_usd": round(sum(t.cost for t in ex.tasks.values()), 6)}
+            "cost_usd": round(sum(t.cost for t in ex.tasks.values()), 6), **tokens}
 
 
 def table(ex: Executor, full_up_to: int = 100) -> str:
@@ -62,7 +66,7 @@ def table(ex: Executor, full_up_to: int = 100) -> str:
         ("wall time", f"{sums['wall_time']:.2f}s"),
         ("sum of task times", f"{sums['task_time_sum']:.2f}s"),
         ("measured speedup", f"{sums['speedup']:.2f}x"),
-        ("cost", f"${sums['cost_usd']:.4f}"),
+        ("cost", f"${sums['cost_usd']:.4f} ({sums['input_tokens']} tokens in, {sums['output_tokens']} out)"),
         ("results", str(ex.state.results_dir)),
     ]
     head = tabulate(rows, headers=["task", "status", "attempts", "duration", "cost", "error"])

@@ -9,38 +9,14 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
 
 from parallel_executor.config import RunnerConfig
 from parallel_executor.errors import UserError
 from parallel_executor.model import TaskSpec
+from parallel_executor.readers import READERS, Reader
 
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a runner's output reader makes of an attempt that exited."""
-
-    ok: bool
-    result: str
-    error: str | None = None
-    cost_usd: float = 0.0
-    usage: Mapping[str, int] = field(default_factory=dict)
-    session_id: str | None = None
-    data: Any = None
-
-
-Reader = Callable[[str, int], Outcome]
 _PLACEHOLDER = re.compile(r"\{(prompt|model|subagent)\}")
-
-
-def read_text(stdout: str, exit_code: int) -> Outcome:
-    """stdout is the result; the exit code says whether it worked."""
-    return Outcome(ok=exit_code == 0, result=stdout)
-
-
-READERS: dict[str, Reader] = {"text": read_text}
 
 
 def argv_for(task: TaskSpec, runners: Mapping[str, RunnerConfig]) -> list[str]:
@@ -59,7 +35,7 @@ def argv_for(task: TaskSpec, runners: Mapping[str, RunnerConfig]) -> list[str]:
 
 
 def reader_for(task: TaskSpec, runners: Mapping[str, RunnerConfig]) -> Reader:
-    return read_text if task.runner is None else READERS[runners[task.runner].output]
+    return READERS["text" if task.runner is None else runners[task.runner].output]
 
 
 def preflight(tasks: list[TaskSpec], runners: Mapping[str, RunnerConfig]) -> None:
@@ -67,9 +43,6 @@ def preflight(tasks: list[TaskSpec], runners: Mapping[str, RunnerConfig]) -> Non
     problems = []
     for name in sorted({t.runner for t in tasks if t.runner is not None}):
         runner = runners[name]
-        if runner.output not in READERS:
-            problems.append(f"runner '{name}': output '{runner.output}' is not supported in this version "
-                            f"(supported: {', '.join(sorted(READERS))}); set runners.{name}.output in the config")
         if shutil.which(runner.command[0]) is None:
             problems.append(f"runner '{name}': executable '{runner.command[0]}' not found on PATH; install it, "
                             f"or set runners.{name}.command in the config to its full path")
