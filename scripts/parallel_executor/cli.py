@@ -102,11 +102,43 @@ for _name, _summary in [
     ("status", "Show the state of a run [RUN_ID] [--json] [--watch]"),
     ("cancel", "Stop a running run [RUN_ID]"),
     ("history", "List recent runs [--json]"),
-    ("registry", "Temporary skills and agents: list|show NAME|mark-useful NAME [--json]"),
-    ("cleanup", "Delete temporary skills and agents by policy [--dry-run] [--json]"),
-    ("cron", "Install or remove the cleanup crontab line: install|remove|status"),
 ]:
     _not_built(_name, _summary)
+
+
+@cli.command("registry")
+@click.argument("action", type=click.Choice(["list", "show", "mark-useful"]))
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def registry_command(action: str, name: str | None, as_json: bool) -> int:
+    """Temporary skills and agents the engine created: list, show NAME, mark-useful NAME.
+
+    A resource marked useful is kept by cleanup whatever its usage.
+    """
+    return _call("registry", action=action, name=name, as_json=as_json)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {name, type, decision, reason}.")
+@CONFIG
+def cleanup(dry_run: bool, as_json: bool, config_path: Path | None) -> int:
+    """Delete temporary skills and agents by policy (config temp_resources).
+
+    \b
+    First rule that applies: used 3+ times -> keep; used in the last 7 days -> keep;
+    marked useful -> keep; unused 30+ days -> delete; used once and unused 7+ days -> delete;
+    redundant with a hand-made skill/agent of the same description -> delete; else keep.
+    Never deletes what a running run uses, nor a file changed by hand.
+    """
+    return _call("cleanup", dry_run=dry_run, as_json=as_json, config_path=config_path)
+
+
+@cli.command()
+@click.argument("action", type=click.Choice(["install", "remove", "status"]))
+def cron(action: str) -> int:
+    """Install, remove or show the daily crontab line that runs the cleanup (idempotent)."""
+    return _call("cron", action=action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -59,6 +59,10 @@ class TaskSpec:
     estimate: float | None
     required_skill: str | None = None
     required_agent: str | None = None
+    skill_description: str | None = None
+    skill_capabilities: tuple[str, ...] = ()
+    agent_description: str | None = None
+    agent_tools: tuple[str, ...] = ()
     isolation: str = "none"
     epic: str | None = None
 

@@ -141,6 +141,10 @@ def _build(index: int, t: dict[str, Any]) -> TaskSpec:
         estimate=t.get("estimate"),
         required_skill=t.get("required_skill"),
         required_agent=t.get("required_agent"),
+        skill_description=t.get("skill_description"),
+        skill_capabilities=tuple(t.get("skill_capabilities", ())),
+        agent_description=t.get("agent_description"),
+        agent_tools=tuple(t.get("agent_tools", ())),
         isolation=t.get("isolation", "none"),
         epic=t.get("epic"),
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from parallel_executor import procs
+from parallel_executor import procs, registry
 from parallel_executor.analyzer import Graph, estimates, waves
 from parallel_executor.config import Config, load_config
 from parallel_executor.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TASK_FAILED, UserError
@@ -51,6 +51,9 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
         results_dir = results_dir or Path(status["results_dir"])
         reused = succeeded_before(run_id, results_dir, taskfile)
     state = RunState.open(run_id, results_dir)
+    for line in registry.prepare(taskfile.tasks, run_id) if registry.needed(taskfile.tasks) else []:
+        if not (quiet or as_json):
+            click.echo(f"parallel-executor: {line}", err=True)
     history = load_durations()
     options = RunOptions(slots=slots, halt=halt, schedule=schedule, kill_grace=config.kill_grace,
                          retry_backoff=config.retry_backoff)
@@ -62,6 +65,8 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     finally:
         state.close()
         procs.sweep(run_id)  # anything a task started outside its process group
+        if registry.needed(taskfile.tasks):
+            registry.release(run_id)
     record_durations((t.spec.id, t.spec.type, t.busy) for t in executor.tasks.values()
                      if t.status is Status.SUCCESS and not t.reused)
     if as_json:
