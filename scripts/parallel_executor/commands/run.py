@@ -50,10 +50,11 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
             raise UserError(f"run {run_id} is still running (engine pid {status['pid']})")
         results_dir = results_dir or Path(status["results_dir"])
         reused = succeeded_before(run_id, results_dir, taskfile)
-    state = RunState.open(run_id, results_dir)
-    for line in registry.prepare(taskfile.tasks, run_id) if registry.needed(taskfile.tasks) else []:
+    uses_resources = bool(registry.needed(taskfile.tasks))
+    for line in registry.prepare(taskfile.tasks, run_id) if uses_resources else []:
         if not (quiet or as_json):
             click.echo(f"parallel-executor: {line}", err=True)
+    state = RunState.open(run_id, results_dir)
     history = load_durations()
     options = RunOptions(slots=slots, halt=halt, schedule=schedule, kill_grace=config.kill_grace,
                          retry_backoff=config.retry_backoff)
@@ -65,7 +66,7 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     finally:
         state.close()
         procs.sweep(run_id)  # anything a task started outside its process group
-        if registry.needed(taskfile.tasks):
+        if uses_resources:
             registry.release(run_id)
     record_durations((t.spec.id, t.spec.type, t.busy) for t in executor.tasks.values()
                      if t.status is Status.SUCCESS and not t.reused)
