@@ -26,6 +26,7 @@ from parallel_executor import procs
 from parallel_executor.analyzer import Graph, ReadyKey, levels, ready_key, remaining_paths
 from parallel_executor.config import RunnerConfig
 from parallel_executor.fsutil import PRIVATE_FILE, open_private, read_json, tail_of, write_json_atomic
+from parallel_executor.locks import LockTimeout, PathLocks
 from parallel_executor.model import Status, TaskFile, TaskSpec
 from parallel_executor.readers import Outcome
 from parallel_executor.runners import argv_for, reader_for
@@ -58,6 +59,7 @@ class RunOptions:
     schedule: str = "dynamic"
     kill_grace: float = 5.0
     retry_backoff: float = 2.0
+    lock_timeout: float = 300.0
 
 
 @dataclass
@@ -150,6 +152,11 @@ class Executor:
         self.keys: dict[str, ReadyKey] = {t.id: ready_key(t, remaining[t.id]) for t in specs}
         self.unmet = {t.id: len(t.blocked_by) for t in specs}
         self.admissions: list[Admission] = [WaveBarrier(graph)] if options.schedule == "waves" else []
+        self.path_locks = None
+        if any(t.paths or t.reads for t in specs):
+            self.path_locks = PathLocks(list(specs), state.run_id, options.lock_timeout)
+            self.admissions.append(self.path_locks)  # last: admitting a task takes its locks
+        self._recheck_armed = False
         self.ready: list[tuple[ReadyKey, str]] = []
         self.running: dict[str, Attempt] = {}
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -204,6 +211,8 @@ class Executor:
         finally:
             self._kill_all()  # only a bug leaves anything running here
             self.writer.shutdown(wait=True)
+            if self.path_locks:
+                self.path_locks.release_all()
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)
             signal.set_wakeup_fd(old_wakeup)
@@ -248,16 +257,25 @@ class Executor:
         while self.ready and len(self.running) < self.options.slots:
             item = heapq.heappop(self.ready)
             task = self.tasks[item[1]]
-            reason = next((r for a in self.admissions if (r := a.blocked(task.spec))), None)
+            try:
+                reason = next((r for a in self.admissions if (r := a.blocked(task.spec))), None)
+            except LockTimeout as e:
+                task.error = str(e)
+                self._settle(task, Status.FAILED)
+                continue
             if reason:
                 held.append(item)
                 self._wait(task, reason)
             else:
                 self._launch(task)
-        for item in held:
+        for item in held if not self.stopping else ():
             heapq.heappush(self.ready, item)
-        if held and not self.running and not self.timers:
-            self._at(RECHECK_INTERVAL, lambda: None)  # a condition outside this run may change
+        if held and not self._recheck_armed:  # a condition outside this run (another engine) may change
+            self._recheck_armed = True
+            self._at(RECHECK_INTERVAL, self._disarm_recheck)
+
+    def _disarm_recheck(self) -> None:
+        self._recheck_armed = False
 
     def _wait(self, task: TaskRun, reason: str) -> None:
         if task.status is not Status.WAITING or task.reason != reason:

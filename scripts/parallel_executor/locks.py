@@ -1,0 +1,138 @@
+"""Path locks (§7): a task's `paths` are exclusive, its `reads` shared; conflicts wait.
+
+Two lock sets conflict when a written path of one equals, contains or lies inside a written or
+read path of the other. A glob locks its fixed prefix (`src/**/*.py` locks `src`). Locks are
+taken all at once or not at all, so there is no deadlock. They are also recorded in
+memory/temp/resource-locks.json under a file lock, so concurrent engines respect each other;
+entries of a dead engine are reclaimed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+from filelock import FileLock
+
+from parallel_executor import procs
+from parallel_executor.fsutil import private_dir, read_json, write_json_atomic
+from parallel_executor.locations import temp_dir
+from parallel_executor.model import TaskSpec
+from parallel_executor.state import iso
+
+_GLOB = set("*?[")
+
+
+class LockTimeout(Exception):
+    """A task waited longer than lock_timeout_seconds; the message names the holder."""
+
+
+@dataclass(frozen=True)
+class LockSet:
+    writes: tuple[str, ...]
+    reads: tuple[str, ...]
+
+    def conflicts(self, other: LockSet) -> bool:
+        return any(overlap(w, p) for w in self.writes for p in (*other.writes, *other.reads)) or any(
+            overlap(w, r) for w in other.writes for r in self.reads)
+
+
+def overlap(a: str, b: str) -> bool:
+    """Equal, ancestor or descendant (paths are absolute and normalized)."""
+    if a == b or a == "/" or b == "/":
+        return True
+    return b.startswith(a + "/") or a.startswith(b + "/")
+
+
+def normalize(path: str, cwd: str) -> str:
+    """Absolute, normalized, and cut at the first component holding a glob character."""
+    parts = []
+    for part in os.path.normpath(os.path.join(cwd, path)).split("/"):
+        if _GLOB & set(part):
+            break
+        parts.append(part)
+    return "/".join(parts) or "/"
+
+
+def lock_set(task: TaskSpec) -> LockSet:
+    cwd = str(task.cwd)
+    return LockSet(tuple(normalize(p, cwd) for p in task.paths), tuple(normalize(p, cwd) for p in task.reads))
+
+
+def locks_file() -> str:
+    return str(temp_dir() / "resource-locks.json")
+
+
+class PathLocks:
+    """The admission check. It must come last among the checks: admitting a task takes its locks."""
+
+    def __init__(self, tasks: list[TaskSpec], run_id: str, timeout: float) -> None:
+        self.sets = {t.id: lock_set(t) for t in tasks if t.paths or t.reads}
+        self.run_id, self.timeout = run_id, timeout
+        self.held: dict[str, LockSet] = {}
+        self.waiting_since: dict[str, float] = {}
+        self.pid_started = psutil.Process().create_time()
+
+    def blocked(self, task: TaskSpec) -> str | None:
+        mine = self.sets.get(task.id)
+        if mine is None:
+            return None
+        holder = next((f"task '{tid}'" for tid, held in self.held.items() if held.conflicts(mine)), None)
+        holder = holder or self._take_shared(task.id, mine)
+        if holder is None:
+            self.held[task.id] = mine
+            self.waiting_since.pop(task.id, None)
+            return None
+        since = self.waiting_since.setdefault(task.id, time.monotonic())
+        if time.monotonic() - since > self.timeout:
+            raise LockTimeout(f"lock timeout after {self.timeout:g}s: paths held by {holder}")
+        return f"waiting for path lock held by {holder}"
+
+    def started(self, task: TaskSpec) -> None:
+        pass
+
+    def settled(self, task: TaskSpec) -> None:
+        if self.held.pop(task.id, None) is not None:
+            with shared_locks() as entries:
+                entries[:] = [e for e in entries if not (e["run_id"] == self.run_id and e["task"] == task.id)]
+
+    def _take_shared(self, task_id: str, mine: LockSet) -> str | None:
+        """Across engines: the holder that blocks, or None after recording our locks."""
+        with shared_locks() as entries:
+            for entry in entries:
+                theirs = LockSet(tuple(entry["locked_paths"]), ()) if entry["mode"] == "write" \
+                    else LockSet((), tuple(entry["locked_paths"]))
+                if entry["run_id"] != self.run_id and theirs.conflicts(mine):
+                    return f"task '{entry['task']}' of run {entry['run_id']} (pid {entry['pid']})"
+            now = iso(time.time())
+            for mode, paths in (("write", mine.writes), ("read", mine.reads)):
+                if paths:
+                    entries.append({"agent_id": task_id, "task": task_id, "run_id": self.run_id, "pid": os.getpid(),
+                                    "pid_started": self.pid_started, "locked_paths": list(paths), "mode": mode,
+                                    "lock_time": now})
+        return None
+
+    def release_all(self) -> None:
+        """Whatever happened, this run holds nothing once it ends."""
+        with shared_locks() as entries:
+            entries[:] = [e for e in entries if e["run_id"] != self.run_id]
+        self.held.clear()
+
+
+@contextlib.contextmanager
+def shared_locks() -> Iterator[list[dict[str, Any]]]:
+    """The locks of every engine on this machine, to read and change under the file lock."""
+    private_dir(temp_dir())
+    with FileLock(locks_file() + ".lock", timeout=30):
+        try:
+            entries: list[dict[str, Any]] = read_json(locks_file()).get("locks", [])
+        except (FileNotFoundError, ValueError):
+            entries = []
+        entries = [e for e in entries if procs.alive(int(e["pid"]), e.get("pid_started"))]  # a dead owner's are free
+        yield entries
+        write_json_atomic(locks_file(), {"locks": entries})
