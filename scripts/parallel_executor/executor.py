@@ -23,11 +23,12 @@ from typing import Any, Protocol
 import psutil
 
 from parallel_executor import procs
+from parallel_executor.admission import policy_checks
 from parallel_executor.analyzer import Graph, ReadyKey, levels, ready_key, remaining_paths
-from parallel_executor.config import RunnerConfig
+from parallel_executor.config import Config, RunnerConfig
 from parallel_executor.fsutil import PRIVATE_FILE, open_private, read_json, tail_of, write_json_atomic
 from parallel_executor.locks import LockTimeout, PathLocks
-from parallel_executor.model import Status, TaskFile, TaskSpec
+from parallel_executor.model import Priority, Status, TaskFile, TaskSpec
 from parallel_executor.readers import Outcome
 from parallel_executor.runners import argv_for, reader_for
 from parallel_executor.state import RunState, TaskFiles, iso
@@ -60,6 +61,7 @@ class RunOptions:
     kill_grace: float = 5.0
     retry_backoff: float = 2.0
     lock_timeout: float = 300.0
+    boost: int = 0  # critical tasks may use extra slots, up to this many tasks in all
 
 
 @dataclass
@@ -138,6 +140,7 @@ class Executor:
         estimates: Mapping[str, float],
         listener: Listener,
         reused: Mapping[str, dict[str, Any]] | None = None,
+        policy: Config | None = None,
     ) -> None:
         self.taskfile = taskfile
         self.runners = runners
@@ -152,6 +155,7 @@ class Executor:
         self.keys: dict[str, ReadyKey] = {t.id: ready_key(t, remaining[t.id]) for t in specs}
         self.unmet = {t.id: len(t.blocked_by) for t in specs}
         self.admissions: list[Admission] = [WaveBarrier(graph)] if options.schedule == "waves" else []
+        self.admissions += policy_checks(specs, policy) if policy else []
         self.path_locks = None
         if any(t.paths or t.reads for t in specs):
             self.path_locks = PathLocks(list(specs), state.run_id, options.lock_timeout)
@@ -254,9 +258,13 @@ class Executor:
 
     def _start_ready(self) -> None:
         held = []
-        while self.ready and len(self.running) < self.options.slots:
+        slots, total = self.options.slots, max(self.options.slots, self.options.boost)
+        while self.ready and len(self.running) < total:
             item = heapq.heappop(self.ready)
             task = self.tasks[item[1]]
+            if task.spec.priority is not Priority.CRITICAL and self._ordinary_running() >= slots:
+                heapq.heappush(self.ready, item)  # critical tasks sort first: none is left behind it
+                break
             try:
                 reason = next((r for a in self.admissions if (r := a.blocked(task.spec))), None)
             except LockTimeout as e:
@@ -273,6 +281,9 @@ class Executor:
         if held and not self._recheck_armed:  # a condition outside this run (another engine) may change
             self._recheck_armed = True
             self._at(RECHECK_INTERVAL, self._disarm_recheck)
+
+    def _ordinary_running(self) -> int:
+        return sum(a.task.spec.priority is not Priority.CRITICAL for a in self.running.values())
 
     def _disarm_recheck(self) -> None:
         self._recheck_armed = False

@@ -16,7 +16,15 @@ def main(file: Path, fmt: str, slots: int | None, config_path: Path | None) -> i
     config = load_config(config_path)
     tasks = load_task_file(file, config, Path.cwd()).tasks
     result = analyze(tasks, slots or config.max_concurrent, load_durations())
-    click.echo(json.dumps(as_json(result), indent=2) if fmt == "json" else as_table(result))
+    phases = {p.name: [t.id for t in tasks if t.phase == p.name] for p in config.phases}
+    phases = {name: ids for name, ids in phases.items() if ids}
+    if fmt == "json":
+        click.echo(json.dumps({**as_json(result), "phases": phases}, indent=2))
+    else:
+        serial = {p.name for p in config.phases if not p.parallel}
+        lines = [f"phase {name}{' (serial)' if name in serial else ''}: {_shorten(', '.join(ids))}"
+                 for name, ids in phases.items()]
+        click.echo(as_table(result) + ("\n\n" + "\n".join(lines) if lines else ""))
     return 0
 
 

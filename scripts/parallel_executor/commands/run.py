@@ -57,10 +57,11 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     state = RunState.open(run_id, results_dir)
     history = load_durations()
     options = RunOptions(slots=slots, halt=halt, schedule=schedule, kill_grace=config.kill_grace,
-                         retry_backoff=config.retry_backoff, lock_timeout=config.lock_timeout)
+                         retry_backoff=config.retry_backoff, lock_timeout=config.lock_timeout,
+                         boost=config.emergency_boost)
     listener = (lambda kind, task: None) if quiet or as_json else EventPrinter()
     executor = Executor(taskfile, config.runners, state, options, estimates(taskfile.tasks, history),
-                        listener, reused)
+                        listener, reused, policy=config)
     try:
         executor.run()
     finally:
