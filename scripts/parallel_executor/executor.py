@@ -28,6 +28,7 @@ from parallel_executor.analyzer import Graph, ReadyKey, levels, ready_key, remai
 from parallel_executor.config import Config, RunnerConfig
 from parallel_executor.fsutil import PRIVATE_FILE, open_private, read_json, tail_of, write_json_atomic
 from parallel_executor.locks import LockTimeout, PathLocks
+from parallel_executor.memory import MB, TICK, MemoryWatch
 from parallel_executor.model import Priority, Status, TaskFile, TaskSpec
 from parallel_executor.readers import Outcome
 from parallel_executor.runners import argv_for, reader_for
@@ -98,6 +99,7 @@ class Attempt:
     err: int
     started: float
     kill_reason: Status | None = None
+    kill_error: str | None = None
     tree: list[psutil.Process] = field(default_factory=list)
 
 
@@ -156,6 +158,11 @@ class Executor:
         self.unmet = {t.id: len(t.blocked_by) for t in specs}
         self.admissions: list[Admission] = [WaveBarrier(graph)] if options.schedule == "waves" else []
         self.admissions += policy_checks(specs, policy) if policy else []
+        self.memory = MemoryWatch(policy.memory_per_agent, policy.memory_reserve, policy.memory_limit_per_agent) \
+            if policy else None
+        if self.memory:
+            self.admissions.append(self.memory)
+        self._ticking = False
         self.path_locks = None
         if any(t.paths or t.reads for t in specs):
             self.path_locks = PathLocks(list(specs), state.run_id, options.lock_timeout)
@@ -282,6 +289,24 @@ class Executor:
             self._recheck_armed = True
             self._at(RECHECK_INTERVAL, self._disarm_recheck)
 
+    def _tick(self) -> None:
+        """Every TICK while tasks run: measure their trees and act on memory pressure."""
+        assert self.memory is not None
+        actions = self.memory.tick({tid: a.proc.pid for tid, a in self.running.items()})
+        for tid, why in actions.kill.items():
+            self.running[tid].kill_error = why
+            self._terminate(self.running[tid], Status.FAILED)
+        for tid, sig, kind in [*((t, signal.SIGSTOP, "suspended") for t in actions.suspend),
+                               *((t, signal.SIGCONT, "resumed") for t in actions.resume)]:
+            if tid in self.running:
+                attempt = self.running[tid]
+                procs.signal_tree(attempt.proc.pid, sig, procs.descendants(attempt.proc.pid))
+                attempt.task.reason = f"{kind}: {self.memory.free // MB} MB available"
+                self._changed(kind, attempt.task)
+        self._ticking = bool(self.running)
+        if self._ticking:
+            self._at(TICK, self._tick)
+
     def _ordinary_running(self) -> int:
         return sum(a.task.spec.priority is not Priority.CRITICAL for a in self.running.values())
 
@@ -333,6 +358,9 @@ class Executor:
         else:
             self._poll_exit(attempt)
         self._at(spec.timeout, lambda: self._terminate(attempt, Status.TIMEOUT))
+        if self.memory and not self._ticking:
+            self._ticking = True
+            self._at(TICK, self._tick)
         task.status, task.pid, task.reason = Status.RUNNING, proc.pid, ""
         for admission in self.admissions:
             admission.started(spec)
@@ -354,6 +382,7 @@ class Executor:
         attempt.kill_reason = why
         attempt.tree = procs.descendants(attempt.proc.pid)
         procs.signal_tree(attempt.proc.pid, signal.SIGTERM, attempt.tree)
+        procs.signal_tree(attempt.proc.pid, signal.SIGCONT, attempt.tree)  # a suspended tree must see it
         self.state.event("terminating", task=attempt.task.spec.id, why=why.value)
         self._at(self.options.kill_grace, lambda: self._kill(attempt))
 
@@ -380,6 +409,8 @@ class Executor:
         task.exit_code = code
         if attempt.kill_reason is Status.TIMEOUT:
             status, task.error = Status.TIMEOUT, f"timed out after {spec.timeout:g}s"
+        elif attempt.kill_reason is Status.FAILED:
+            status, task.error = Status.FAILED, attempt.kill_error
         elif attempt.kill_reason:
             status, task.error = attempt.kill_reason, task.reason or "cancelled"
         else:
@@ -541,6 +572,7 @@ class Executor:
 
     def result_doc(self, task: TaskRun) -> dict[str, Any]:
         spec, outcome, files = task.spec, task.outcome, task.files
+        usage = self.memory.usage.get(spec.id) if self.memory else None
         return {
             "id": spec.id, "subject": spec.subject, "type": spec.type, "runner": spec.runner,
             "subagent": spec.subagent, "status": task.status.value, "attempts": task.attempts,
@@ -556,6 +588,8 @@ class Executor:
             "num_turns": outcome.turns if outcome else None,
             "session_id": outcome.session_id if outcome else None,
             "artifacts": list(spec.artifacts),
+            "peak_rss_bytes": usage.peak_rss if usage else None,
+            "cpu_seconds": round(usage.cpu_seconds, 3) if usage else None,
         }
 
     def _structured(self, task: TaskRun) -> Any:

@@ -10,7 +10,7 @@ from parallel_executor.executor import Executor, TaskRun
 from parallel_executor.model import Status
 from parallel_executor.state import iso
 
-_SHOWN = {"started", "retrying", "waiting", *(s.value for s in Status)}
+_SHOWN = {"started", "retrying", "waiting", "suspended", "resumed", *(s.value for s in Status)}
 
 
 class EventPrinter:

@@ -1,0 +1,101 @@
+"""Memory (§7): admit tasks only while memory is available, suspend the newest task when memory
+runs short, and kill a task whose process tree grows past memory_limit_per_agent.
+
+One psutil pass over all processes per tick measures every running task's tree (RSS and CPU).
+PARALLEL_EXECUTOR_AVAILABLE_MEMORY_FILE, when set, names a file holding the "available" byte
+count to use instead of the system's: a way for tests to set memory pressure.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import psutil
+
+from parallel_executor.model import TaskSpec
+
+MB = 2**20
+TICK = 0.5
+
+
+@dataclass
+class Usage:
+    peak_rss: int = 0
+    cpu_seconds: float = 0.0
+
+
+@dataclass
+class Actions:
+    kill: dict[str, str] = field(default_factory=dict)  # task id -> why
+    suspend: list[str] = field(default_factory=list)
+    resume: list[str] = field(default_factory=list)
+
+
+def available() -> int:
+    override = os.environ.get("PARALLEL_EXECUTOR_AVAILABLE_MEMORY_FILE")
+    if override:
+        try:
+            return int(open(override).read().strip())
+        except (OSError, ValueError):
+            pass
+    return int(psutil.virtual_memory().available)
+
+
+class MemoryWatch:
+    def __init__(self, per_agent: int, reserve: int, limit: int | None) -> None:
+        self.needed, self.reserve, self.limit = per_agent + reserve, reserve, limit
+        self.free, self.measured = available(), time.monotonic()
+        self.usage: dict[str, Usage] = defaultdict(Usage)
+        self.suspended: list[str] = []  # oldest first
+
+    # Admission check
+    def blocked(self, task: TaskSpec) -> str | None:
+        if time.monotonic() - self.measured > TICK:  # nothing may be running to tick
+            self.free, self.measured = available(), time.monotonic()
+        if self.free >= self.needed and not self.suspended:
+            return None
+        return f"waiting for memory ({self.free // MB} MB available, {self.needed // MB} MB needed)"
+
+    def started(self, task: TaskSpec) -> None:
+        self.free -= self.needed - self.reserve  # until the next tick measures it
+
+    def settled(self, task: TaskSpec) -> None:
+        if task.id in self.suspended:
+            self.suspended.remove(task.id)
+
+    def tick(self, running: Mapping[str, int]) -> Actions:
+        """Measure the running trees (`running`: task id -> leader pid, oldest first); say what to do."""
+        self.free, self.measured = available(), time.monotonic()
+        children: dict[int, list[int]] = defaultdict(list)
+        sizes: dict[int, tuple[int, float]] = {}
+        for process in psutil.process_iter(["ppid", "memory_info", "cpu_times"]):
+            info = process.info
+            if info["memory_info"] is None:
+                continue
+            children[info["ppid"]].append(process.pid)
+            cpu = info["cpu_times"]
+            sizes[process.pid] = (info["memory_info"].rss, cpu.user + cpu.system if cpu else 0.0)
+        actions = Actions()
+        for task_id, pid in running.items():
+            rss, cpu, stack = 0, 0.0, [pid]
+            while stack:
+                member = stack.pop()
+                member_rss, member_cpu = sizes.get(member, (0, 0.0))
+                rss, cpu = rss + member_rss, cpu + member_cpu
+                stack.extend(children.get(member, ()))
+            usage = self.usage[task_id]
+            usage.peak_rss, usage.cpu_seconds = max(usage.peak_rss, rss), max(usage.cpu_seconds, cpu)
+            if self.limit is not None and rss > self.limit:
+                actions.kill[task_id] = (f"memory limit {self.limit // MB} MB exceeded "
+                                         f"(peak {usage.peak_rss // MB} MB)")
+        active = [t for t in running if t not in self.suspended and t not in actions.kill]
+        if self.free < self.reserve and active:
+            actions.suspend.append(active[-1])
+            self.suspended.append(active[-1])
+        elif self.suspended and self.free >= self.needed:
+            actions.resume.append(self.suspended.pop(0))
+        return actions
