@@ -49,6 +49,7 @@ class MemoryWatch:
     def __init__(self, per_agent: int, reserve: int, limit: int | None) -> None:
         self.needed, self.reserve, self.limit = per_agent + reserve, reserve, limit
         self.free, self.measured = available(), time.monotonic()
+        self.unmeasured: set[str] = set()  # started since the last measurement and still running
         self.usage: dict[str, Usage] = defaultdict(Usage)
         self.suspended: list[str] = []  # oldest first
 
@@ -56,20 +57,25 @@ class MemoryWatch:
     def blocked(self, task: TaskSpec) -> str | None:
         if time.monotonic() - self.measured > TICK:  # nothing may be running to tick
             self.free, self.measured = available(), time.monotonic()
-        if self.free >= self.needed and not self.suspended:
+            self.unmeasured.clear()
+        # A task just started has not grown yet: count it as taking memory_per_agent until measured.
+        free = self.free - len(self.unmeasured) * (self.needed - self.reserve)
+        if free >= self.needed and not self.suspended:
             return None
-        return f"waiting for memory ({self.free // MB} MB available, {self.needed // MB} MB needed)"
+        return f"waiting for memory ({free // MB} MB available, {self.needed // MB} MB needed)"
 
     def started(self, task: TaskSpec) -> None:
-        self.free -= self.needed - self.reserve  # until the next tick measures it
+        self.unmeasured.add(task.id)
 
     def settled(self, task: TaskSpec) -> None:
+        self.unmeasured.discard(task.id)
         if task.id in self.suspended:
             self.suspended.remove(task.id)
 
     def tick(self, running: Mapping[str, int]) -> Actions:
         """Measure the running trees (`running`: task id -> leader pid, oldest first); say what to do."""
         self.free, self.measured = available(), time.monotonic()
+        self.unmeasured.clear()
         children: dict[int, list[int]] = defaultdict(list)
         sizes: dict[int, tuple[int, float]] = {}
         for process in psutil.process_iter(["ppid", "memory_info", "cpu_times"]):
