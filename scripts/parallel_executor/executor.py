@@ -32,7 +32,7 @@ from parallel_executor.memory import MB, TICK, MemoryWatch
 from parallel_executor.model import Priority, Status, TaskFile, TaskSpec
 from parallel_executor.readers import Outcome
 from parallel_executor.runners import argv_for, reader_for
-from parallel_executor.state import RunState, TaskFiles, iso
+from parallel_executor.state import RunState, TaskFiles, engine_identity, iso
 
 TAIL_BYTES = 64 * 1024
 STATUS_INTERVAL = 0.1  # status.json is rewritten at most ~10 times a second...
@@ -181,7 +181,7 @@ class Executor:
         self._flush_gap = STATUS_INTERVAL
         self.started = time.time()
         self.ended: float | None = None
-        self.pid, self.pid_started = os.getpid(), psutil.Process().create_time()
+        self.pid, self.pid_started = engine_identity()
         env = {k: v for k, v in os.environ.items() if k != "CLAUDECODE"}
         self.base_env = {**env, "PARALLEL_RUN_ID": state.run_id}
         self.selector = selectors.DefaultSelector()

@@ -16,14 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
 from filelock import FileLock
 
 from parallel_executor import procs
 from parallel_executor.fsutil import private_dir, read_json, write_json_atomic
 from parallel_executor.locations import temp_dir
 from parallel_executor.model import TaskSpec
-from parallel_executor.state import iso
+from parallel_executor.state import engine_identity, iso
 
 _GLOB = set("*?[")
 
@@ -76,7 +75,7 @@ class PathLocks:
         self.run_id, self.timeout = run_id, timeout
         self.held: dict[str, LockSet] = {}
         self.waiting_since: dict[str, float] = {}
-        self.pid_started = psutil.Process().create_time()
+        self.pid_started = engine_identity()[1]
 
     def blocked(self, task: TaskSpec) -> str | None:
         mine = self.sets.get(task.id)
