@@ -73,7 +73,7 @@ def table(ex: Executor, full_up_to: int = 100) -> str:
     return head + "\n\n" + tabulate(footer, tablefmt="plain")
 
 
-def summary(ex: Executor, waves: list[list[str]]) -> dict[str, Any]:
+def summary(ex: Executor, waves: list[list[str]], merged: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": ex.state.run_id,
         "status": ex.final_state(),
@@ -86,7 +86,7 @@ def summary(ex: Executor, waves: list[list[str]]) -> dict[str, Any]:
             for t in ex.tasks.values()
         },
         "waves": waves,
-        "merged": {},
+        "merged": merged,
     }
 
 

@@ -13,8 +13,10 @@ from parallel_executor.analyzer import Graph, estimates, waves
 from parallel_executor.config import Config, load_config
 from parallel_executor.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TASK_FAILED, UserError
 from parallel_executor.executor import Executor, RunOptions
+from parallel_executor.fsutil import write_json_atomic
 from parallel_executor.history import load_durations, record_durations
 from parallel_executor.locations import runs_dir
+from parallel_executor.merge import load_docs, merge
 from parallel_executor.model import Status, TaskFile
 from parallel_executor.report import EventPrinter, summary, table
 from parallel_executor.runners import argv_for, preflight
@@ -71,13 +73,27 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
             registry.release(run_id)
     record_durations((t.spec.id, t.spec.type, t.busy) for t in executor.tasks.values()
                      if t.status is Status.SUCCESS and not t.reused)
+    merged = merge_run(executor, config)
     if as_json:
-        click.echo(json.dumps(summary(executor, waves(Graph(taskfile.tasks))), indent=2))
+        click.echo(json.dumps(summary(executor, waves(Graph(taskfile.tasks)), merged), indent=2))
     else:
         click.echo(table(executor))
     if executor.signal is not None:
         return EXIT_SIGINT if executor.signal == signal.SIGINT else EXIT_SIGTERM
     return EXIT_OK if executor.final_state() == "success" else EXIT_TASK_FAILED
+
+
+def merge_run(executor: Executor, config: Config) -> dict[str, Any]:
+    """Merge by type into merged.json. Result files are read back only for types with a strategy
+    of their own; the default aggregation needs nothing beyond what the engine holds."""
+    tasks = executor.tasks.values()
+    own = [t.spec.id for t in tasks if config.merge_strategies.get(t.spec.type or "", "default") != "default"]
+    loaded = {d["id"]: d for d in load_docs(executor.state.results_dir, own)}
+    docs = [loaded.get(t.spec.id) or {"id": t.spec.id, "type": t.spec.type, "status": t.status.value, "error": t.error}
+            for t in tasks]
+    merged = merge(docs, config.merge_strategies, {t.spec.id: str(t.spec.cwd) for t in tasks})
+    write_json_atomic(executor.state.results_dir / "merged.json", merged)
+    return merged
 
 
 def _slots(asked: int | None, config: Config) -> int:
