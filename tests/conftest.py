@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,3 +67,29 @@ def processes_with_marker(marker: str) -> list[psutil.Process]:
         if p.info["status"] != psutil.STATUS_ZOMBIE and marker in " ".join(p.info["cmdline"] or []):
             found.append(p)
     return found
+
+
+def start_engine(path: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*ENGINE, "run", str(path), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def running_status(home: Path) -> dict[str, object] | None:
+    for path in home.glob("memory/temp/runs/*/status.json"):
+        try:
+            return json.loads(path.read_text())  # type: ignore[no-any-return]
+        except ValueError:
+            return None
+    return None
+
+
+def tasks_running(home: Path, n: int) -> bool:
+    status = running_status(home)
+    return bool(status) and sum(t["status"] == "running" for t in status["tasks"]) == n  # type: ignore

@@ -15,7 +15,18 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import ENGINE, engine, helper, processes_with_marker, py, run_json
+from tests.conftest import (
+    ENGINE,
+    engine,
+    helper,
+    processes_with_marker,
+    py,
+    run_json,
+    running_status,
+    start_engine,
+    tasks_running,
+    wait_for,
+)
 
 
 def intervals(out: Path) -> dict[str, tuple[float, float]]:
@@ -180,32 +191,6 @@ def test_halt_soon_lets_running_tasks_finish(home: Path, tasks_file: Callable[..
     assert tasks["running"]["status"] == "success"
     assert tasks["queued"]["status"] == "skipped"
     assert "--halt soon after 'fails' failed" in tasks["queued"]["error"]
-
-
-def start_engine(path: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([*ENGINE, "run", str(path), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
-
-
-def running_status(home: Path) -> dict[str, object] | None:
-    for path in home.glob("memory/temp/runs/*/status.json"):
-        try:
-            return json.loads(path.read_text())  # type: ignore[no-any-return]
-        except ValueError:
-            return None
-    return None
-
-
-def tasks_running(home: Path, n: int) -> bool:
-    status = running_status(home)
-    return bool(status) and sum(t["status"] == "running" for t in status["tasks"]) == n  # type: ignore
 
 
 @pytest.mark.parametrize(("sig", "expected"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -91,19 +91,37 @@ def run(**options: Any) -> int:
     return _call("run", **options)
 
 
-def _not_built(name: str, summary: str) -> None:
-    @cli.command(name, help=f"(not built yet) {summary}.", context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def _command(args: tuple[str, ...]) -> int:
-        raise UserError(f"'{name}' is not built yet in this version")
+RUN_ID = click.argument("run_id", required=False)
 
 
-for _name, _summary in [
-    ("status", "Show the state of a run [RUN_ID] [--json] [--watch]"),
-    ("cancel", "Stop a running run [RUN_ID]"),
-    ("history", "List recent runs [--json]"),
-]:
-    _not_built(_name, _summary)
+@cli.command()
+@RUN_ID
+@click.option("--json", "as_json", is_flag=True, help="Print status.json, plus whether its engine is alive.")
+@click.option("--watch", is_flag=True, help="Redraw every monitoring.refresh_interval seconds until the run ends.")
+@CONFIG
+def status(run_id: str | None, as_json: bool, watch: bool, config_path: Path | None) -> int:
+    """Show the tasks of RUN_ID (default: the latest run): state, attempts, elapsed, reason."""
+    return _call("status", run_id=run_id, as_json=as_json, watch=watch, config_path=config_path)
+
+
+@cli.command()
+@RUN_ID
+@CONFIG
+def cancel(run_id: str | None, config_path: Path | None) -> int:
+    """Stop RUN_ID (default: the latest running run) as Ctrl-C would.
+
+    Sends SIGTERM to the run's engine (after checking the pid still belongs to it) and waits:
+    the engine ends every task's process tree, records them cancelled and exits 143.
+    """
+    return _call("cancel", run_id=run_id, config_path=config_path)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True, help="Runs to list.")
+def history(as_json: bool, limit: int) -> int:
+    """List recent runs: id, state, file, started, wall time, tasks, failures, speedup, cost."""
+    return _call("history", as_json=as_json, limit=limit)
 
 
 @cli.command("registry")

@@ -547,6 +547,18 @@ class Executor:
             return "running"
         return "partial" if Status.SUCCESS in statuses else "failed"
 
+    def totals(self) -> dict[str, float | int]:
+        """Measured figures of the run (§8): wall time, sum of task times, speedup, cost, tokens."""
+        wall = (self.ended or time.time()) - self.started
+        work = sum(t.busy for t in self.tasks.values() if not t.reused)
+        tokens = {"input_tokens": 0, "output_tokens": 0}
+        for t in self.tasks.values():
+            for key in tokens:
+                tokens[key] += t.outcome.usage.get(key, 0) if t.outcome else 0
+        return {"wall_time": round(wall, 3), "task_time_sum": round(work, 3),
+                "speedup": round(work / wall, 3) if wall > 0 else 0.0,
+                "cost_usd": round(sum(t.cost for t in self.tasks.values()), 6), **tokens}
+
     def status_doc(self) -> dict[str, Any]:
         return {
             "run_id": self.state.run_id,
@@ -558,6 +570,7 @@ class Executor:
             "ended": iso(self.ended),
             "state": "running" if self.ended is None else self.final_state(),
             "slots": self.options.slots,
+            **({"totals": self.totals()} if self.ended else {}),
             "tasks": list(self._rows.values()),
         }
 

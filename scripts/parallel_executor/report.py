@@ -13,6 +13,18 @@ from parallel_executor.state import iso
 _SHOWN = {"started", "retrying", "waiting", "suspended", "resumed", *(s.value for s in Status)}
 
 
+def describe(kind: str, task: TaskRun) -> str | None:
+    """The detail of an event line, or None for events a person need not see."""
+    if kind not in _SHOWN:
+        return None
+    return {
+        "started": f"attempt {task.attempts}/{task.spec.retries + 1}, pid {task.pid}",
+        "retrying": task.reason,
+        "waiting": task.reason,
+        "success": f"in {task.busy:.2f}s",
+    }.get(kind, task.error or task.reason)
+
+
 class EventPrinter:
     """One line per event, with a time stamp: readable in a log and in CI."""
 
@@ -20,29 +32,10 @@ class EventPrinter:
         self.stream = stream
 
     def __call__(self, kind: str, task: TaskRun) -> None:
-        if kind not in _SHOWN:
-            return
-        detail = {
-            "started": f"attempt {task.attempts}/{task.spec.retries + 1}, pid {task.pid}",
-            "retrying": task.reason,
-            "waiting": task.reason,
-            "success": f"in {task.busy:.2f}s",
-        }.get(kind, task.error or task.reason)
-        stamp = time.strftime("%H:%M:%S")
-        self.stream.write(f"{stamp} {kind:<9} {task.spec.id}  {detail}\n")
-        self.stream.flush()
-
-
-def totals(ex: Executor) -> dict[str, float | int]:
-    wall = (ex.ended or time.time()) - ex.started
-    work = sum(t.busy for t in ex.tasks.values() if not t.reused)
-    tokens = {"input_tokens": 0, "output_tokens": 0}
-    for t in ex.tasks.values():
-        for key in tokens:
-            tokens[key] += t.outcome.usage.get(key, 0) if t.outcome else 0
-    return {"wall_time": round(wall, 3), "task_time_sum": round(work, 3),
-            "speedup": round(work / wall, 3) if wall > 0 else 0.0,
-            "cost_usd": round(sum(t.cost for t in ex.tasks.values()), 6), **tokens}
+        detail = describe(kind, task)
+        if detail is not None:
+            self.stream.write(f"{time.strftime('%H:%M:%S')} {kind:<9} {task.spec.id}  {detail}\n")
+            self.stream.flush()
 
 
 def table(ex: Executor, full_up_to: int = 100) -> str:
@@ -52,12 +45,12 @@ def table(ex: Executor, full_up_to: int = 100) -> str:
     shown = [t for t in ex.tasks.values() if len(ex.tasks) <= full_up_to or t.status is not Status.SUCCESS]
     rows: list[tuple[str, str, int | str, str, str, str]] = [
         (t.spec.id, t.status.value + (" (earlier)" if t.reused else ""), t.attempts, f"{t.busy:.2f}s",
-         f"${t.cost:.4f}" if t.cost else "-", _short(t.error or ""))
+         f"${t.cost:.4f}" if t.cost else "-", shorten(t.error or ""))
         for t in shown
     ]
     if len(shown) < len(ex.tasks):
         rows.append((f"... {len(ex.tasks) - len(shown)} more", "success", "", "", "", ""))
-    sums = totals(ex)
+    sums = ex.totals()
     counts: dict[str, int] = {}
     for t in ex.tasks.values():
         counts[t.status.value] = counts.get(t.status.value, 0) + 1
@@ -78,7 +71,7 @@ def summary(ex: Executor, waves: list[list[str]], merged: dict[str, Any]) -> dic
         "run_id": ex.state.run_id,
         "status": ex.final_state(),
         "results_dir": str(ex.state.results_dir),
-        **totals(ex),
+        **ex.totals(),
         "tasks": {
             t.spec.id: {"status": t.status.value, "attempts": t.attempts, "exit_code": t.exit_code,
                         "start_time": iso(t.start), "end_time": iso(t.end), "duration": round(t.busy, 6),
@@ -90,6 +83,6 @@ def summary(ex: Executor, waves: list[list[str]], merged: dict[str, Any]) -> dic
     }
 
 
-def _short(text: str, width: int = 60) -> str:
+def shorten(text: str, width: int = 60) -> str:
     text = text.replace("\n", " ")
     return text if len(text) <= width else text[: width - 3] + "..."

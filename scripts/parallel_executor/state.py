@@ -6,6 +6,7 @@ status.json and results are replaced atomically; events.jsonl only grows by whol
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -43,7 +44,9 @@ def _iso_second(whole: int) -> tuple[str, str]:
 
 
 def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    """Start time to the millisecond, so that run ids sort by age, then 16 random bits."""
+    now = time.time()
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}-{secrets.token_hex(2)}"
 
 
 @dataclass
@@ -112,15 +115,29 @@ def read_status(run_id: str) -> dict[str, Any]:
     return status
 
 
+def run_ids() -> list[str]:
+    """Every recorded run, newest first (run ids begin with their start time)."""
+    root = runs_dir()
+    return sorted((p.parent.name for p in root.glob("*/status.json")), reverse=True) if root.is_dir() else []
+
+
+def latest_run(running: bool = False) -> str:
+    """The newest run, or the newest one still running."""
+    for run_id in run_ids():
+        if not running:
+            return run_id
+        with contextlib.suppress(UserError):
+            if read_status(run_id).get("state") == "running":
+                return run_id
+    raise UserError("no run is running" if running else f"no run yet (none under {runs_dir()})")
+
+
 def latest_run_of(task_file: Path) -> str:
     """The newest run whose status names task_file."""
-    candidates = sorted((p for p in runs_dir().glob("*/status.json")), reverse=True) if runs_dir().is_dir() else []
-    for path in candidates:
-        try:
-            if read_json(path).get("task_file") == str(task_file):
-                return path.parent.name
-        except ValueError:
-            continue
+    for run_id in run_ids():
+        with contextlib.suppress(UserError):
+            if read_status(run_id).get("task_file") == str(task_file):
+                return run_id
     raise UserError(f"no earlier run of {task_file} to resume")
 
 

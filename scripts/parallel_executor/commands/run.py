@@ -1,24 +1,27 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from parallel_executor import procs, registry
+from parallel_executor import procs, registry, stats
 from parallel_executor.analyzer import Graph, estimates, waves
 from parallel_executor.config import Config, load_config
 from parallel_executor.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TASK_FAILED, UserError
-from parallel_executor.executor import Executor, RunOptions
+from parallel_executor.executor import Executor, Listener, RunOptions, TaskRun
 from parallel_executor.fsutil import write_json_atomic
 from parallel_executor.history import load_durations, record_durations
 from parallel_executor.locations import runs_dir
 from parallel_executor.merge import load_docs, merge
 from parallel_executor.model import Status, TaskFile
 from parallel_executor.report import EventPrinter, summary, table
+from parallel_executor.runlog import RunLog
 from parallel_executor.runners import argv_for, preflight
 from parallel_executor.state import (
     RunState,
@@ -30,6 +33,9 @@ from parallel_executor.state import (
     recover_dead_runs,
 )
 from parallel_executor.taskfile import load_task_file
+
+if TYPE_CHECKING:
+    from parallel_executor.monitor import Monitor
 
 
 def main(file: Path, slots: int | None, timeout: float | None, retries: int | None, halt: str, dry_run: bool,
@@ -61,12 +67,21 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     options = RunOptions(slots=slots, halt=halt, schedule=schedule, kill_grace=config.kill_grace,
                          retry_backoff=config.retry_backoff, lock_timeout=config.lock_timeout,
                          boost=config.emergency_boost)
-    listener = (lambda kind, task: None) if quiet or as_json else EventPrinter()
+    log = RunLog(run_id)
+    log.line(f"run-started file={taskfile.path} tasks={len(taskfile.tasks)} slots={slots} pid={os.getpid()}")
+    monitor = live_monitor(config) if not (quiet or as_json) else None
+    listeners: list[Listener] = [log] if quiet or as_json else [log, monitor or EventPrinter()]
     executor = Executor(taskfile, config.runners, state, options, estimates(taskfile.tasks, history),
-                        listener, reused, policy=config)
+                        fan_out(listeners), reused, policy=config)
     try:
+        if monitor:
+            from parallel_executor.monitor import snapshot_of_run
+
+            monitor.start(lambda: snapshot_of_run(executor))
         executor.run()
     finally:
+        if monitor:
+            monitor.stop()
         state.close()
         procs.sweep(run_id)  # anything a task started outside its process group
         if uses_resources:
@@ -74,6 +89,12 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     record_durations((t.spec.id, t.spec.type, t.busy) for t in executor.tasks.values()
                      if t.status is Status.SUCCESS and not t.reused)
     merged = merge_run(executor, config)
+    sums = executor.totals()
+    ran = [t.status.value for t in executor.tasks.values() if not t.reused]
+    stats.record_run(stats.figures(run_id, sums, ran, merged))
+    log.line(f"run-finished state={executor.final_state()} wall={sums['wall_time']}s "
+             f"task_time_sum={sums['task_time_sum']}s speedup={sums['speedup']} cost_usd={sums['cost_usd']}")
+    log.close()
     if as_json:
         click.echo(json.dumps(summary(executor, waves(Graph(taskfile.tasks)), merged), indent=2))
     else:
@@ -81,6 +102,26 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     if executor.signal is not None:
         return EXIT_SIGINT if executor.signal == signal.SIGINT else EXIT_SIGTERM
     return EXIT_OK if executor.final_state() == "success" else EXIT_TASK_FAILED
+
+
+def live_monitor(config: Config) -> Monitor | None:
+    """The live display, on a terminal only: off one (CI, a pipe, a log file) events are plain lines."""
+    if not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
+        return None
+    from parallel_executor.monitor import Monitor  # rich costs ~0.1 s to import; a script never needs it
+
+    return Monitor(config.refresh_interval)
+
+
+def fan_out(listeners: list[Listener]) -> Listener:
+    if len(listeners) == 1:
+        return listeners[0]
+
+    def tell_all(kind: str, task: TaskRun) -> None:
+        for listener in listeners:
+            listener(kind, task)
+
+    return tell_all
 
 
 def merge_run(executor: Executor, config: Config) -> dict[str, Any]:

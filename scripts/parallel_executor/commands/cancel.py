@@ -1,0 +1,51 @@
+"""`cancel [RUN_ID]`: SIGTERM to the run's engine, which ends its tasks and records them cancelled."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+import psutil
+
+from parallel_executor.commands.status import tally
+from parallel_executor.config import load_config
+from parallel_executor.errors import EXIT_OK, UserError
+from parallel_executor.state import latest_run, read_status, recover_dead_runs
+
+SETTLE_MARGIN = 30.0  # seconds the engine gets beyond its kill grace to write its final state
+
+
+def main(run_id: str | None, config_path: Path | None) -> int:
+    run_id = run_id or latest_run(running=True)
+    status = read_status(run_id)
+    if status["state"] != "running":
+        raise UserError(f"run {run_id} is not running (it ended: {status['state']})")
+    pid, wait = int(status["pid"]), load_config(config_path).kill_grace + SETTLE_MARGIN
+    try:
+        engine = psutil.Process(pid)
+        if abs(engine.create_time() - float(status["pid_started"])) >= 1.0:
+            raise psutil.NoSuchProcess(pid)  # the number now belongs to another process
+        engine.terminate()  # psutil refuses if the number was reused since `engine` was looked up
+    except psutil.NoSuchProcess:
+        recover_dead_runs()  # what the next run would do: end the dead engine's tasks
+        click.echo(f"run {run_id}: its engine (pid {pid}) was already gone; its tasks were ended")
+        return EXIT_OK
+    if not _ended(engine, wait):
+        raise UserError(f"run {run_id}: engine pid {pid} did not stop within {wait:g}s")
+    final = read_status(run_id)
+    click.echo(f"run {run_id} {final['state']}: {tally(final)}")
+    return EXIT_OK
+
+
+def _ended(engine: psutil.Process, timeout: float) -> bool:
+    """Wait for a process that is not our child: gone, or a zombie its parent has yet to reap."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if engine.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False

@@ -1,0 +1,94 @@
+"""`status [RUN_ID] [--json] [--watch]`: a run's tasks, from its status.json."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from parallel_executor.config import load_config
+from parallel_executor.errors import EXIT_OK
+from parallel_executor.report import shorten
+from parallel_executor.state import engine_alive, latest_run, read_status
+
+
+def main(run_id: str | None, as_json: bool, watch: bool, config_path: Path | None) -> int:
+    run_id = run_id or latest_run()
+    if watch:
+        watch_run(run_id, load_config(config_path).refresh_interval, as_json)
+    doc = read_status(run_id)
+    if as_json:
+        click.echo(json.dumps({**doc, "engine_alive": engine_alive(doc)}, indent=2))
+    else:
+        click.echo(render(doc))
+    return EXIT_OK
+
+
+def render(doc: dict[str, Any]) -> str:
+    from tabulate import tabulate
+
+    now = time.time()
+    rows = [(t["id"], t["status"], t["attempts"], _elapsed(t, now), t.get("pid") or "", shorten(t.get("reason") or ""))
+            for t in doc["tasks"]]
+    state = doc["state"]
+    if state == "running" and not engine_alive(doc):
+        state = f"running, but its engine (pid {doc['pid']}) is gone: the next run or `cancel` ends its tasks"
+    head = [("run", doc["run_id"]), ("state", state), ("engine pid", doc["pid"]), ("task file", doc["task_file"]),
+            ("started", doc["started"]), ("tasks", tally(doc))]
+    if doc.get("totals"):
+        t = doc["totals"]
+        head.append(("measured", f"wall {t['wall_time']:.2f}s, task time {t['task_time_sum']:.2f}s, "
+                                  f"speedup {t['speedup']:.2f}x, cost ${t['cost_usd']:.4f}"))
+    table = tabulate(rows, headers=["task", "status", "attempts", "elapsed", "pid", "reason"])
+    return tabulate(head, tablefmt="plain") + "\n\n" + table
+
+
+def watch_run(run_id: str, interval: float, as_json: bool) -> None:
+    """Redraw until the run ends: the live view on a terminal, a line per change elsewhere."""
+    if sys.stderr.isatty() and not as_json:
+        from parallel_executor.monitor import Monitor, snapshot_of_status
+
+        monitor = Monitor(interval)
+        monitor.start(lambda: snapshot_of_status(read_status(run_id)))
+        try:
+            _wait_end(run_id, interval, lambda doc: None)
+        finally:
+            monitor.stop()
+        return
+    seen = [""]
+
+    def line(doc: dict[str, Any]) -> None:
+        text = f"{doc['state']}: {tally(doc)}"
+        if text != seen[0]:
+            seen[0] = text
+            click.echo(f"{time.strftime('%H:%M:%S')} {run_id} {text}", err=True)
+
+    _wait_end(run_id, interval, line)
+
+
+def tally(doc: dict[str, Any]) -> str:
+    return ", ".join(f"{n} {s}" for s, n in sorted(Counter(t["status"] for t in doc["tasks"]).items()))
+
+
+def _wait_end(run_id: str, interval: float, each: Callable[[dict[str, Any]], None]) -> None:
+    while True:
+        doc = read_status(run_id)
+        each(doc)
+        if doc["state"] != "running" or not engine_alive(doc):
+            return
+        time.sleep(interval)
+
+
+def _elapsed(task: dict[str, Any], now: float) -> str:
+    if not task.get("started"):
+        return ""
+    start = datetime.fromisoformat(task["started"]).timestamp()
+    end = datetime.fromisoformat(task["ended"]).timestamp() if task.get("ended") else now
+    return f"{end - start:.2f}s"
