@@ -89,9 +89,10 @@ def main() -> int:
     if args.monitor:
         contenders["engine exec+monitor"] = lambda: on_terminal([*ENGINE, "run", str(exec_tasks), "-j", str(jobs)])
     times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(args.rounds):
-        for name, run in contenders.items():
-            times[name].append(run())
+    names = list(contenders)
+    for round_ in range(args.rounds):  # each round starts with the next contender: no fixed order bias
+        for name in names[round_ % len(names):] + names[: round_ % len(names)]:
+            times[name].append(contenders[name]())
     for name, values in times.items():
         print(f"{name:>19}: median {statistics.median(values):.3f} s over {args.rounds} rounds ({n} tasks, -j {jobs})")
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+from parallel_executor.memory import tree_pids
 
-from tests.conftest import ENGINE, py, run_json
-from tests.executor_test import wait_for
+from tests.conftest import ENGINE, py, run_json, wait_for
 
 GB = 2**30
 
@@ -32,6 +32,34 @@ def test_task_past_the_limit_is_killed_others_succeed(home: Path, tasks_file: Ca
     assert summary["tasks"]["hog"]["status"] == "failed" and error.startswith("memory limit 150 MB exceeded (peak ")
     result = json.loads((Path(summary["results_dir"]) / "hog.json").read_text())
     assert result["peak_rss_bytes"] > 150 * 2**20
+
+
+def test_memory_of_the_whole_tree_counts(home: Path, tasks_file: Callable[..., Path], tmp_path: Path) -> None:
+    # The memory is in a grandchild started from a worker thread of the task: found all the same.
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"memory_limit_per_agent": "150MiB", "memory_reserve": 0, "memory_per_agent": 0}))
+    grandchild = "b = bytearray(400 * 2**20)\nfor i in range(0, len(b), 4096): b[i] = 1\nimport time; time.sleep(20)"
+    leader = py("import subprocess, sys, threading, time\n"
+                f"threading.Thread(target=lambda: subprocess.run([sys.executable, '-c', {grandchild!r}])).start()\n"
+                "time.sleep(20)")
+    code, summary = run_json(tasks_file([{"id": "tree", "command": leader, "retries": 0}]), "--config", config)
+    assert code == 1 and summary["tasks"]["tree"]["error"].startswith("memory limit 150 MB exceeded")
+
+
+def test_tree_pids_lists_every_descendant() -> None:
+    leader = subprocess.Popen(py("import subprocess, sys, threading, time\n"
+                                 "sleeper = [sys.executable, '-c', 'import time; time.sleep(30)']\n"
+                                 "subprocess.Popen(sleeper)\n"
+                                 "threading.Thread(target=lambda: subprocess.Popen(sleeper)).start()\n"
+                                 "time.sleep(30)"))
+    try:
+        wait_for(lambda: len(psutil.Process(leader.pid).children(recursive=True)) == 2)
+        expected = {leader.pid, *(c.pid for c in psutil.Process(leader.pid).children(recursive=True))}
+        assert set(tree_pids(leader.pid)) == expected
+    finally:
+        for member in tree_pids(leader.pid):
+            os.kill(member, 9)
+        leader.wait(timeout=10)
 
 
 def start(path: Path, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:

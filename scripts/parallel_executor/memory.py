@@ -1,7 +1,7 @@
 """Memory (§7): admit tasks only while memory is available, suspend the newest task when memory
 runs short, and kill a task whose process tree grows past memory_limit_per_agent.
 
-One psutil pass over all processes per tick measures every running task's tree (RSS and CPU).
+Each tick measures every running task's tree (RSS and CPU), reading only the tree's processes.
 PARALLEL_EXECUTOR_AVAILABLE_MEMORY_FILE, when set, names a file holding the "available" byte
 count to use instead of the system's: a way for tests to set memory pressure.
 """
@@ -45,6 +45,48 @@ def available() -> int:
     return int(psutil.virtual_memory().available)
 
 
+def tree_pids(pid: int) -> list[int]:
+    """pid and all its descendants. Linux lists each thread's children in /proc, so a tree costs a
+    few reads per member instead of a pass over every process of the machine."""
+    if not _CHILDREN_LISTED:
+        try:
+            return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+        except psutil.Error:
+            return [pid]
+    found, stack = [], [pid]
+    while stack:
+        member = stack.pop()
+        found.append(member)
+        try:
+            threads = os.listdir(f"/proc/{member}/task")
+        except OSError:
+            continue
+        for thread in threads:
+            try:
+                with open(f"/proc/{member}/task/{thread}/children", "rb") as f:
+                    stack.extend(map(int, f.read().split()))
+            except OSError:
+                continue
+    return found
+
+
+def tree_usage(pid: int) -> tuple[int, float]:
+    """Resident memory (bytes) and CPU seconds of pid's whole tree."""
+    rss, cpu = 0, 0.0
+    for member in tree_pids(pid):
+        try:
+            process = psutil.Process(member)
+            with process.oneshot():
+                times = process.cpu_times()
+                rss, cpu = rss + process.memory_info().rss, cpu + times.user + times.system
+        except psutil.Error:
+            continue
+    return rss, cpu
+
+
+_CHILDREN_LISTED = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
 class MemoryWatch:
     def __init__(self, per_agent: int, reserve: int, limit: int | None) -> None:
         self.needed, self.reserve, self.limit = per_agent + reserve, reserve, limit
@@ -76,23 +118,9 @@ class MemoryWatch:
         """Measure the running trees (`running`: task id -> leader pid, oldest first); say what to do."""
         self.free, self.measured = available(), time.monotonic()
         self.unmeasured.clear()
-        children: dict[int, list[int]] = defaultdict(list)
-        sizes: dict[int, tuple[int, float]] = {}
-        for process in psutil.process_iter(["ppid", "memory_info", "cpu_times"]):
-            info = process.info
-            if info["memory_info"] is None:
-                continue
-            children[info["ppid"]].append(process.pid)
-            cpu = info["cpu_times"]
-            sizes[process.pid] = (info["memory_info"].rss, cpu.user + cpu.system if cpu else 0.0)
         actions = Actions()
         for task_id, pid in running.items():
-            rss, cpu, stack = 0, 0.0, [pid]
-            while stack:
-                member = stack.pop()
-                member_rss, member_cpu = sizes.get(member, (0, 0.0))
-                rss, cpu = rss + member_rss, cpu + member_cpu
-                stack.extend(children.get(member, ()))
+            rss, cpu = tree_usage(pid)
             usage = self.usage[task_id]
             usage.peak_rss, usage.cpu_seconds = max(usage.peak_rss, rss), max(usage.cpu_seconds, cpu)
             if self.limit is not None and rss > self.limit:
