@@ -16,7 +16,6 @@ import selectors
 import signal
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -185,13 +184,10 @@ class Executor:
         env = {k: v for k, v in os.environ.items() if k != "CLAUDECODE"}
         self.base_env = {**env, "PARALLEL_RUN_ID": state.run_id}
         self.selector = selectors.DefaultSelector()
-        # Result files are written off the loop (one thread, so in order); a dependent waits for its
-        # dependencies' files before it starts.
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="results")
-        self.writes: dict[str, Future[None]] = {}
         for tid, doc in (reused or {}).items():
             self._restore(self.tasks[tid], doc)
         self._rows: dict[str, dict[str, Any]] = {}
+        self._stale_rows: set[str] = set()  # rebuilt when status.json is next written, not at every change
         for task in self.tasks.values():
             self._row(task)
 
@@ -221,7 +217,6 @@ class Executor:
                 self._flush_status()
         finally:
             self._kill_all()  # only a bug leaves anything running here
-            self.writer.shutdown(wait=True)
             if self.path_locks:
                 self.path_locks.release_all()
             for sig, handler in old_handlers.items():
@@ -231,8 +226,6 @@ class Executor:
             os.close(wake_r)
             os.close(wake_w)
             self.ended = time.time()
-        for write in self.writes.values():
-            write.result()  # a result that could not be written is an error, not a silent loss
         self.state.event("run-finished", state=self.final_state())
         self.state.write_status(self.status_doc(), final=True)
 
@@ -326,10 +319,6 @@ class Executor:
         if task.attempts > 1 or not self.state.fresh:  # a stale structured result must not pass for this one
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(files.data)
-        for dep in spec.blocked_by:  # its result file must be on disk before this task may read it
-            pending = self.writes.pop(dep, None)
-            if pending:
-                pending.result()
         env = {
             **self.base_env, **spec.env,
             "PARALLEL_RUN_ID": self.state.run_id,
@@ -445,9 +434,9 @@ class Executor:
         self.unsettled -= 1
         for admission in self.admissions:
             admission.settled(task.spec)
-        write = self.writer.submit(write_json_atomic, task.files.result, self.result_doc(task))
-        self.writes[task.spec.id] = write
-        write.add_done_callback(lambda w: w.exception() or self.writes.pop(task.spec.id, None))  # keep failures
+        # Written here, not by a helper thread: on the loop it costs less than handing the GIL back
+        # and forth, and a dependent can rely on the file being there when it starts.
+        write_json_atomic(task.files.result, self.result_doc(task))
         self._changed(status.value, task)
         if status is Status.SUCCESS:
             for child in self.dependents[task.spec.id]:
@@ -515,7 +504,7 @@ class Executor:
 
     def _changed(self, kind: str, task: TaskRun, **fields: Any) -> None:
         self._dirty = True
-        self._row(task)
+        self._stale_rows.add(task.spec.id)
         self.state.event(kind, task=task.spec.id, status=task.status.value, attempts=task.attempts,
                          **({"reason": task.reason} if task.reason else {}),
                          **({"error": task.error} if task.error and kind != "started" else {}), **fields)
@@ -560,6 +549,9 @@ class Executor:
                 "cost_usd": round(sum(t.cost for t in self.tasks.values()), 6), **tokens}
 
     def status_doc(self) -> dict[str, Any]:
+        for tid in self._stale_rows:
+            self._row(self.tasks[tid])
+        self._stale_rows.clear()
         return {
             "run_id": self.state.run_id,
             "pid": self.pid,
