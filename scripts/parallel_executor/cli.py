@@ -36,6 +36,10 @@ def cli() -> None:
       parallel-executor validate tasks.json
       parallel-executor analyze tasks.json -j 4
       parallel-executor run tasks.json -j 4      (same as bin/parallel-executor.sh tasks.json -j 4)
+    and, from another terminal, follow it, stop it, or look back:
+      parallel-executor status --watch
+      parallel-executor cancel
+      parallel-executor history
 
     \b
     Exit codes: 0 all tasks succeeded, 1 a task failed, timed out or was skipped,

@@ -63,10 +63,6 @@ def lock_set(task: TaskSpec) -> LockSet:
     return LockSet(tuple(normalize(p, cwd) for p in task.paths), tuple(normalize(p, cwd) for p in task.reads))
 
 
-def locks_file() -> str:
-    return str(temp_dir() / "resource-locks.json")
-
-
 class PathLocks:
     """The admission check. It must come last among the checks: admitting a task takes its locks."""
 
@@ -76,6 +72,7 @@ class PathLocks:
         self.held: dict[str, LockSet] = {}
         self.waiting_since: dict[str, float] = {}
         self.pid_started = engine_identity()[1]
+        self.shared = SharedLocks()
 
     def blocked(self, task: TaskSpec) -> str | None:
         mine = self.sets.get(task.id)
@@ -97,12 +94,12 @@ class PathLocks:
 
     def settled(self, task: TaskSpec) -> None:
         if self.held.pop(task.id, None) is not None:
-            with shared_locks() as entries:
+            with self.shared.entries() as entries:
                 entries[:] = [e for e in entries if not (e["run_id"] == self.run_id and e["task"] == task.id)]
 
     def _take_shared(self, task_id: str, mine: LockSet) -> str | None:
         """Across engines: the holder that blocks, or None after recording our locks."""
-        with shared_locks() as entries:
+        with self.shared.entries() as entries:
             for entry in entries:
                 theirs = LockSet(tuple(entry["locked_paths"]), ()) if entry["mode"] == "write" \
                     else LockSet((), tuple(entry["locked_paths"]))
@@ -118,20 +115,29 @@ class PathLocks:
 
     def release_all(self) -> None:
         """Whatever happened, this run holds nothing once it ends."""
-        with shared_locks() as entries:
+        with self.shared.entries() as entries:
             entries[:] = [e for e in entries if e["run_id"] != self.run_id]
         self.held.clear()
 
 
-@contextlib.contextmanager
-def shared_locks() -> Iterator[list[dict[str, Any]]]:
-    """The locks of every engine on this machine, to read and change under the file lock."""
-    private_dir(temp_dir())
-    with FileLock(locks_file() + ".lock", timeout=30):
-        try:
-            entries: list[dict[str, Any]] = read_json(locks_file()).get("locks", [])
-        except (FileNotFoundError, ValueError):
-            entries = []
-        entries = [e for e in entries if procs.alive(int(e["pid"]), e.get("pid_started"))]  # a dead owner's are free
-        yield entries
-        write_json_atomic(locks_file(), {"locks": entries})
+class SharedLocks:
+    """memory/temp/resource-locks.json: the locks of every engine on this machine."""
+
+    def __init__(self) -> None:
+        private_dir(temp_dir())
+        self.path = str(temp_dir() / "resource-locks.json")
+        self.lock = FileLock(self.path + ".lock", timeout=30)  # made once: a task's admission is a hot path
+
+    @contextlib.contextmanager
+    def entries(self) -> Iterator[list[dict[str, Any]]]:
+        """The entries, to read and change under the file lock; written back when the block ends."""
+        with self.lock:
+            try:
+                entries: list[dict[str, Any]] = read_json(self.path).get("locks", [])
+            except (FileNotFoundError, ValueError):
+                entries = []
+            owners = {(e["pid"], e.get("pid_started")) for e in entries}
+            live = {owner for owner in owners if owner[0] == os.getpid() or procs.alive(int(owner[0]), owner[1])}
+            entries = [e for e in entries if (e["pid"], e.get("pid_started")) in live]  # a dead owner's are free
+            yield entries
+            write_json_atomic(self.path, {"locks": entries})

@@ -86,15 +86,7 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
         procs.sweep(run_id)  # anything a task started outside its process group
         if uses_resources:
             registry.release(run_id)
-    record_durations((t.spec.id, t.spec.type, t.busy) for t in executor.tasks.values()
-                     if t.status is Status.SUCCESS and not t.reused)
-    merged = merge_run(executor, config)
-    sums = executor.totals()
-    ran = [t.status.value for t in executor.tasks.values() if not t.reused]
-    stats.record_run(stats.figures(run_id, sums, ran, merged))
-    log.line(f"run-finished state={executor.final_state()} wall={sums['wall_time']}s "
-             f"task_time_sum={sums['task_time_sum']}s speedup={sums['speedup']} cost_usd={sums['cost_usd']}")
-    log.close()
+    merged = record(executor, config, log)
     if as_json:
         click.echo(json.dumps(summary(executor, waves(Graph(taskfile.tasks)), merged), indent=2))
     else:
@@ -102,6 +94,20 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     if executor.signal is not None:
         return EXIT_SIGINT if executor.signal == signal.SIGINT else EXIT_SIGTERM
     return EXIT_OK if executor.final_state() == "success" else EXIT_TASK_FAILED
+
+
+def record(executor: Executor, config: Config, log: RunLog) -> dict[str, Any]:
+    """After the run: durations for planning, merged results, the stats dashboard, the log's last line."""
+    record_durations((t.spec.id, t.spec.type, t.busy) for t in executor.tasks.values()
+                     if t.status is Status.SUCCESS and not t.reused)
+    merged = merge_run(executor, config)
+    sums = executor.totals()
+    ran = [t.status.value for t in executor.tasks.values() if not t.reused]
+    stats.record_run(stats.figures(executor.state.run_id, sums, ran, merged))
+    log.line(f"run-finished state={executor.final_state()} wall={sums['wall_time']}s "
+             f"task_time_sum={sums['task_time_sum']}s speedup={sums['speedup']} cost_usd={sums['cost_usd']}")
+    log.close()
+    return merged
 
 
 def live_monitor(config: Config) -> Monitor | None:
