@@ -5,8 +5,9 @@ faster than GNU parallel. Then the engine's peak memory with 10,000 tasks (bar <
 Like for like, two ways: "shell" runs the command line `true` through /bin/sh in every tool
 (the engine's string command, `xargs sh -c`, GNU parallel's shell); "exec" runs the program
 directly (the engine's argv command, `xargs -n 1 true`). The bars are checked on both.
-With --monitor, the engine also runs with its live monitor drawing on a pseudo-terminal, reported
-against --quiet (no bar). Run: python benchmarks/overhead.py [--rounds N] [--monitor]"""
+Also reported, without a bar: the engine with its state on disk instead of a RAM file system (see
+common.private_home), and with a path lock on every task. With --monitor, the engine also runs with
+its live monitor drawing on a pseudo-terminal, against --quiet. Run: python benchmarks/overhead.py [--rounds N] [--monitor]"""
 
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ def main() -> int:
     n, jobs = 1000, 8
     shell_tasks = write_tasks([{"id": f"t{i}", "command": "true"} for i in range(n)])
     exec_tasks = write_tasks([{"id": f"t{i}", "command": ["true"]} for i in range(n)])
+    locked_tasks = write_tasks([{"id": f"t{i}", "command": ["true"], "paths": [f"out/t{i}/"]} for i in range(n)])
     lines = ("true\n" * n).encode()
     gnu = ensure_gnu_parallel()
 
@@ -90,6 +92,7 @@ def main() -> int:
     if gnu:
         contenders["gnu-parallel"] = lambda: timed([gnu, "--will-cite", "-j", str(jobs)], input=lines)
     contenders["engine exec, disk"] = lambda: engine(exec_tasks, disk_home)
+    contenders["engine exec, locks"] = lambda: engine(locked_tasks)
     if args.monitor:
         contenders["engine exec+monitor"] = lambda: on_terminal([*ENGINE, "run", str(exec_tasks), "-j", str(jobs)])
     times: dict[str, list[float]] = {name: [] for name in contenders}
@@ -118,6 +121,8 @@ def main() -> int:
         print("GNU parallel: not available on this machine, not compared")
     print(f"engine / xargs (exec) with the results on disk ({disk_home.parent}; reported, no bar): "
           f"{ratio('engine exec, disk', 'xargs exec'):.2f}x")
+    print(f"engine / xargs (exec) with a path lock on every task (reported, no bar): "
+          f"{ratio('engine exec, locks', 'xargs exec'):.2f}x")
     if args.monitor:
         r = ratio("engine exec+monitor", "engine exec")
         print(f"live monitor on a terminal (reported, no bar): {r:.2f}x the wall time of --quiet")

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from parallel_executor.locks import LockSet, normalize, overlap
 
-from tests.conftest import ENGINE, helper, run_json
+from tests.conftest import ENGINE, helper, run_json, wait_for
 from tests.executor_test import intervals
 
 POOL = ["src", "src/a", "src/a/x.py", "src/b", "docs", "docs/**/*.md", "build/"]
@@ -117,3 +117,25 @@ def test_lock_timeout_fails_the_task_naming_the_holder(home: Path, tasks_file: C
     assert summary["tasks"]["free"]["status"] == "success"
     error = summary["tasks"]["t"]["error"]
     assert error == f"lock timeout after 0.5s: paths held by task 'other' of run elsewhere (pid {os.getpid()})"
+
+
+def test_a_released_lock_leaves_the_shared_file_while_the_run_goes_on(home: Path, tasks_file: Callable[..., Path],
+                                                                     tmp_path: Path) -> None:
+    locks = home / "memory" / "temp" / "resource-locks.json"
+
+    def holders() -> list[str]:
+        try:
+            return [e["task"] for e in json.loads(locks.read_text())["locks"]]
+        except (FileNotFoundError, ValueError):
+            return []
+
+    path = tasks_file([{"id": "quick", "command": ["sleep", "0.5"], "paths": ["shared/"]},
+                       {"id": "long", "command": ["sleep", "4"], "paths": ["elsewhere/"]}])
+    engine = subprocess.Popen([*ENGINE, "run", "--quiet", str(path)], cwd=tmp_path, stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: sorted(holders()) == ["long", "quick"])
+        wait_for(lambda: holders() == ["long"], timeout=2.5)  # quick ends at 0.5 s; long runs until 4 s
+        assert engine.poll() is None
+    finally:
+        assert engine.wait(timeout=30) == 0
+    assert holders() == []

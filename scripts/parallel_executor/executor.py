@@ -247,6 +247,8 @@ class Executor:
     def _flush_status(self) -> None:
         now = time.monotonic()
         if self._dirty and now - self._flushed >= self._flush_gap:
+            if self.path_locks:
+                self.path_locks.flush()
             self.state.write_status(self.status_doc())
             self._dirty, self._flushed = False, time.monotonic()
             self._flush_gap = max(STATUS_INTERVAL, (self._flushed - now) / STATUS_SHARE)

@@ -70,6 +70,7 @@ class PathLocks:
         self.sets = {t.id: lock_set(t) for t in tasks if t.paths or t.reads}
         self.run_id, self.timeout = run_id, timeout
         self.held: dict[str, LockSet] = {}
+        self.released: set[str] = set()  # freed here, still to be removed from the shared file
         self.waiting_since: dict[str, float] = {}
         self.pid_started = engine_identity()[1]
         self.shared = SharedLocks()
@@ -93,13 +94,25 @@ class PathLocks:
         pass
 
     def settled(self, task: TaskSpec) -> None:
+        # Free for this run at once; the shared file learns it with the next admission or flush(), so
+        # a task costs one locked write of that file instead of two.
         if self.held.pop(task.id, None) is not None:
+            self.released.add(task.id)
+
+    def flush(self) -> None:
+        """Tell other engines about the locks released since the last write (called ~10 times a second)."""
+        if self.released:
             with self.shared.entries() as entries:
-                entries[:] = [e for e in entries if not (e["run_id"] == self.run_id and e["task"] == task.id)]
+                self._drop_released(entries)
+
+    def _drop_released(self, entries: list[dict[str, Any]]) -> None:
+        entries[:] = [e for e in entries if not (e["run_id"] == self.run_id and e["task"] in self.released)]
+        self.released.clear()
 
     def _take_shared(self, task_id: str, mine: LockSet) -> str | None:
         """Across engines: the holder that blocks, or None after recording our locks."""
         with self.shared.entries() as entries:
+            self._drop_released(entries)
             for entry in entries:
                 theirs = LockSet(tuple(entry["locked_paths"]), ()) if entry["mode"] == "write" \
                     else LockSet((), tuple(entry["locked_paths"]))
@@ -118,6 +131,7 @@ class PathLocks:
         with self.shared.entries() as entries:
             entries[:] = [e for e in entries if e["run_id"] != self.run_id]
         self.held.clear()
+        self.released.clear()
 
 
 class SharedLocks:
