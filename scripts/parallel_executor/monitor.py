@@ -139,6 +139,8 @@ class Monitor:
         self._thread.start()
 
     def stop(self) -> None:
+        if self.source is None:
+            return  # never started
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
