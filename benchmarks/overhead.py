@@ -7,7 +7,8 @@ Like for like, two ways: "shell" runs the command line `true` through /bin/sh in
 directly (the engine's argv command, `xargs -n 1 true`). The bars are checked on both.
 Also reported, without a bar: the engine with its state on disk instead of a RAM file system (see
 common.private_home), and with a path lock on every task. With --monitor, the engine also runs with
-its live monitor drawing on a pseudo-terminal, against --quiet. Run: python benchmarks/overhead.py [--rounds N] [--monitor]"""
+its live monitor drawing on a pseudo-terminal, against --quiet.
+Run: python benchmarks/overhead.py [--rounds N] [--monitor]"""
 
 from __future__ import annotations
 

@@ -75,8 +75,14 @@ def is_valid(name: str, document: Any) -> bool:
     return True
 
 
+NEEDS_ONE_RUNNABLE = "needs exactly one of 'prompt' or 'command'"
+
+
 def describe(error: ValidationError) -> str:
     """One short sentence for a schema error, without jsonschema's dump of the schema."""
+    # The task schema's if/then/else for prompt-or-command fails as a false schema or a missing prompt.
+    if error.validator is None or (error.validator == "required" and error.validator_value == ["prompt"]):
+        return NEEDS_ONE_RUNNABLE
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
         extra = sorted(k for k in error.instance if k not in allowed)
@@ -88,8 +94,8 @@ def describe(error: ValidationError) -> str:
     if error.validator == "enum":
         choices = error.validator_value if isinstance(error.validator_value, list) else []
         return f"{error.instance!r} is not one of " + ", ".join(map(repr, choices))
-    if error.validator == "oneOf" and isinstance(error.instance, dict) and "id" in error.instance:
-        return "needs exactly one of 'prompt' or 'command'"
+    if error.validator in ("minLength", "minItems"):
+        return f"{error.instance!r} is empty"
     if error.validator == "oneOf":
         return f"{error.instance!r} has the wrong type or form"
     return str(error.message)

@@ -57,8 +57,9 @@ def load_task_file(
         errors = sorted(task_validator.iter_errors(item), key=lambda e: list(map(str, e.absolute_path))) \
             if task_validator else []
         for e in errors:
-            field = ".".join(map(str, e.absolute_path))
-            problems.append(f"task {name}{', field ' + repr(field) if field else ''}: {schemas.describe(e)}")
+            text = schemas.describe(e)
+            field = "" if text == schemas.NEEDS_ONE_RUNNABLE else ".".join(map(str, e.absolute_path))
+            problems.append(f"task {name}{', field ' + repr(field) if field else ''}: {text}")
         if not errors:
             valid.append(item)
 
