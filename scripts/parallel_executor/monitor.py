@@ -42,8 +42,6 @@ class Row(NamedTuple):
 
 
 class Snapshot(NamedTuple):
-    run_id: str
-    state: str
     elapsed: float
     slots: int
     total: int
@@ -62,8 +60,7 @@ def snapshot_of_run(ex: Executor) -> Snapshot:
     rows += [Row(t.spec.id, "waiting", _who(t.spec.runner, t.spec.subagent), 0.0, t.reason)
              for t in list(ex.tasks.values()) if t.status is Status.WAITING]
     done = sum(t.status.finished for t in list(ex.tasks.values()))
-    return Snapshot(ex.state.run_id, "running" if ex.ended is None else ex.final_state(), now - ex.started,
-                    ex.options.slots, len(ex.tasks), done, rows)
+    return Snapshot(now - ex.started, ex.options.slots, len(ex.tasks), done, rows)
 
 
 def snapshot_of_status(doc: dict[str, Any]) -> Snapshot:
@@ -76,8 +73,7 @@ def snapshot_of_status(doc: dict[str, Any]) -> Snapshot:
             for t in doc["tasks"] if t["status"] in ("running", "waiting")]
     done = sum(t["status"] not in ("pending", "waiting", "running") for t in doc["tasks"])
     end = _epoch(doc.get("ended"), now)
-    return Snapshot(doc["run_id"], doc["state"], end - _epoch(doc.get("started"), now), int(doc.get("slots", 0)),
-                    len(doc["tasks"]), done, rows)
+    return Snapshot(end - _epoch(doc.get("started"), now), int(doc.get("slots", 0)), len(doc["tasks"]), done, rows)
 
 
 def view(snap: Snapshot, width: int, height: int) -> RenderableType:
