@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from parallel_executor import procs
 from parallel_executor.model import TaskSpec
 
 MB = 2**20
@@ -45,35 +46,10 @@ def available() -> int:
     return int(psutil.virtual_memory().available)
 
 
-def tree_pids(pid: int) -> list[int]:
-    """pid and all its descendants. Linux lists each thread's children in /proc, so a tree costs a
-    few reads per member instead of a pass over every process of the machine."""
-    if not _CHILDREN_LISTED:
-        try:
-            return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
-        except psutil.Error:
-            return [pid]
-    found, stack = [], [pid]
-    while stack:
-        member = stack.pop()
-        found.append(member)
-        try:
-            threads = os.listdir(f"/proc/{member}/task")
-        except OSError:
-            continue
-        for thread in threads:
-            try:
-                with open(f"/proc/{member}/task/{thread}/children", "rb") as f:
-                    stack.extend(map(int, f.read().split()))
-            except OSError:
-                continue
-    return found
-
-
 def tree_usage(pid: int) -> tuple[int, float]:
     """Resident memory (bytes) and CPU seconds of pid's whole tree."""
     rss, cpu = 0, 0.0
-    for member in tree_pids(pid):
+    for member in procs.tree_pids(pid):
         try:
             process = psutil.Process(member)
             with process.oneshot():
@@ -82,9 +58,6 @@ def tree_usage(pid: int) -> tuple[int, float]:
         except psutil.Error:
             continue
     return rss, cpu
-
-
-_CHILDREN_LISTED = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
 
 
 class MemoryWatch:

@@ -13,7 +13,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any, NamedTuple
 
 import psutil
@@ -26,6 +25,7 @@ from rich.text import Text
 from parallel_executor.executor import Executor, TaskRun
 from parallel_executor.model import Status
 from parallel_executor.report import describe
+from parallel_executor.state import epoch
 
 SYMBOLS = {"running": ("▶", "cyan"), "waiting": ("…", "yellow"), "suspended": ("‖", "yellow"), "pending": ("·", "dim"),
            "success": ("✓", "green"), "failed": ("✗", "red"), "timeout": ("⏱", "red"),
@@ -190,7 +190,7 @@ def _who(runner: str | None, subagent: str | None) -> str:
 
 
 def _epoch(stamp: str | None, default: float) -> float:
-    return datetime.fromisoformat(stamp).timestamp() if stamp else default
+    return epoch(stamp) if stamp else default
 
 
 def _clock(seconds: float) -> str:

@@ -90,12 +90,42 @@ def spawn_error(error: OSError, argv: Sequence[str], cwd: Path) -> tuple[int, st
     return 126, f"cannot start {argv[0]}: {error.strerror}"
 
 
+def tree_pids(pid: int) -> list[int]:
+    """pid and all its descendants, including children that left its process group. Linux lists
+    each thread's children in /proc, so a tree costs a few reads per member instead of a pass over
+    every process of the machine (what psutil's children() does, used where there is no such list)."""
+    if not _CHILDREN_LISTED:
+        try:
+            return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+        except psutil.Error:
+            return [pid]
+    found, stack = [], [pid]
+    while stack:
+        member = stack.pop()
+        found.append(member)
+        try:
+            threads = os.listdir(f"/proc/{member}/task")
+        except OSError:
+            continue
+        for thread in threads:
+            try:
+                with open(f"/proc/{member}/task/{thread}/children", "rb") as f:
+                    stack.extend(map(int, f.read().split()))
+            except OSError:
+                continue
+    return found
+
+
+_CHILDREN_LISTED = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
 def descendants(pid: int) -> list[psutil.Process]:
-    """The whole tree below pid, including children that left its process group."""
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return []
+    """The whole tree below pid, as processes to signal."""
+    tree = []
+    for member in tree_pids(pid)[1:]:
+        with contextlib.suppress(psutil.Error):
+            tree.append(psutil.Process(member))
+    return tree
 
 
 def signal_tree(pgid: int, sig: int, members: Iterable[psutil.Process] = ()) -> None:
@@ -126,11 +156,16 @@ def sweep(run_id: str) -> int:
 
 def alive(pid: int, started: float | None) -> bool:
     """Is pid the same process that started at `started` (not a reuse of its number)?"""
+    return same_process(pid, started) is not None
+
+
+def same_process(pid: int, started: float | None) -> psutil.Process | None:
+    """The process pid if it is the one that started at `started`, else None."""
     try:
         process = psutil.Process(pid)
-        return started is None or abs(process.create_time() - started) < 1.0
+        return process if started is None or abs(process.create_time() - started) < 1.0 else None
     except psutil.Error:
-        return False
+        return None
 
 
 def signal_name(returncode: int) -> str:

@@ -37,6 +37,11 @@ def iso(timestamp: float | None) -> str | None:
     return f"{seconds}.{int((timestamp - whole) * 1000):03d}{zone}"
 
 
+def epoch(stamp: str) -> float:
+    """The time stamp iso() wrote, back as seconds since the epoch."""
+    return datetime.fromisoformat(stamp).timestamp()
+
+
 @lru_cache(maxsize=256)
 def _iso_second(whole: int) -> tuple[str, str]:
     text = datetime.fromtimestamp(whole, _LOCAL).isoformat()

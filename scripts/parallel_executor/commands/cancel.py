@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import psutil
 
+from parallel_executor import procs
 from parallel_executor.commands.status import tally
 from parallel_executor.config import load_config
 from parallel_executor.errors import EXIT_OK, UserError
@@ -22,10 +23,10 @@ def main(run_id: str | None, config_path: Path | None) -> int:
     if status["state"] != "running":
         raise UserError(f"run {run_id} is not running (it ended: {status['state']})")
     pid, wait = int(status["pid"]), load_config(config_path).kill_grace + SETTLE_MARGIN
+    engine = procs.same_process(pid, status.get("pid_started"))
     try:
-        engine = psutil.Process(pid)
-        if abs(engine.create_time() - float(status["pid_started"])) >= 1.0:
-            raise psutil.NoSuchProcess(pid)  # the number now belongs to another process
+        if engine is None:
+            raise psutil.NoSuchProcess(pid)
         engine.terminate()  # psutil refuses if the number was reused since `engine` was looked up
     except psutil.NoSuchProcess:
         recover_dead_runs()  # what the next run would do: end the dead engine's tasks

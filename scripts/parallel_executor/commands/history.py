@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import datetime
+import time
 from typing import Any
 
 import click
 
 from parallel_executor.errors import EXIT_OK, UserError
-from parallel_executor.state import engine_alive, read_status, run_ids
+from parallel_executor.state import engine_alive, epoch, read_status, run_ids
 
 FAILED = ("failed", "timeout")
 
@@ -39,8 +39,7 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
         state = "running (engine gone)"
     wall = totals.get("wall_time")
     if wall is None and doc.get("started"):
-        end = datetime.fromisoformat(doc["ended"]) if doc.get("ended") else datetime.now().astimezone()
-        wall = round((end - datetime.fromisoformat(doc["started"])).total_seconds(), 3)
+        wall = round((epoch(doc["ended"]) if doc.get("ended") else time.time()) - epoch(doc["started"]), 3)
     return {"run_id": doc["run_id"], "state": state, "task_file": doc["task_file"], "started": doc.get("started") or "",
             "wall_time": wall, "tasks": len(doc["tasks"]),
             "failures": sum(t["status"] in FAILED for t in doc["tasks"]),

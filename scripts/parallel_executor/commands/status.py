@@ -7,7 +7,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import click
 from parallel_executor.config import load_config
 from parallel_executor.errors import EXIT_OK
 from parallel_executor.report import shorten
-from parallel_executor.state import engine_alive, latest_run, read_status
+from parallel_executor.state import engine_alive, epoch, latest_run, read_status
 
 
 def main(run_id: str | None, as_json: bool, watch: bool, config_path: Path | None) -> int:
@@ -89,6 +88,5 @@ def _wait_end(run_id: str, interval: float, each: Callable[[dict[str, Any]], Non
 def _elapsed(task: dict[str, Any], now: float) -> str:
     if not task.get("started"):
         return ""
-    start = datetime.fromisoformat(task["started"]).timestamp()
-    end = datetime.fromisoformat(task["ended"]).timestamp() if task.get("ended") else now
-    return f"{end - start:.2f}s"
+    end = epoch(task["ended"]) if task.get("ended") else now
+    return f"{end - epoch(task['started']):.2f}s"
