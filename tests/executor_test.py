@@ -423,3 +423,21 @@ def test_descriptors_the_engine_inherited_do_not_reach_tasks(home: Path, tasks_f
     output = json.loads((Path(summary["results_dir"]) / "fds.json").read_text())["output"]
     assert write_end not in json.loads(output)
     assert json.loads(output)[:3] == [0, 1, 2]
+
+
+def test_a_starting_engine_leaves_a_live_engines_tasks_alone(home: Path, tasks_file: Callable[..., Path]) -> None:
+    # A run that is alive but has not written its first status.json yet: its marker names its engine
+    # (this test process), and a process carries its run id. Another engine's recovery must spare it.
+    me = psutil.Process()
+    active = home / "memory" / "temp" / "runs" / "active"
+    active.mkdir(parents=True)
+    (active / "young-run").write_text(f"{me.pid} {me.create_time()}")
+    task = subprocess.Popen(["sleep", "30"], env={**os.environ, "PARALLEL_RUN_ID": "young-run"})
+    try:
+        code, _ = run_json(tasks_file([{"id": "a", "command": ["true"]}]))
+        assert code == 0
+        assert task.poll() is None, "the live run's task was killed"
+        assert (active / "young-run").exists()
+    finally:
+        task.kill()
+        task.wait()

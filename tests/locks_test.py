@@ -80,8 +80,13 @@ def test_two_engines_on_overlapping_paths_never_overlap(home: Path, tasks_file: 
                           "paths": ["shared/"]} for i in range(2)], name=f"{name}.json") for name in ("a", "b")]
     engines = [subprocess.Popen([*ENGINE, "run", "--quiet", str(f), "-j", "2"], cwd=tmp_path,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for f in files]
-    for e in engines:
-        assert e.wait(timeout=60) == 0
+    try:
+        for e in engines:
+            assert e.wait(timeout=60) == 0
+    finally:
+        for e in engines:  # a hung engine must not outlive the test
+            e.kill()
+            e.wait()
     spans = sorted(intervals(out).values())
     assert len(spans) == 4
     assert all(not spans_overlap(spans[i], spans[i + 1]) for i in range(3))
@@ -139,3 +144,15 @@ def test_a_released_lock_leaves_the_shared_file_while_the_run_goes_on(home: Path
     finally:
         assert engine.wait(timeout=30) == 0
     assert holders() == []
+
+
+def test_a_retried_task_keeps_its_locks_and_runs_again(home: Path, tasks_file: Callable[..., Path],
+                                                        tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"retry_backoff_seconds": 0.1, "lock_timeout_seconds": 5}))
+    marker = tmp_path / "failed-once"
+    flaky = [sys.executable, "-c", f"import pathlib, sys; p = pathlib.Path({str(marker)!r}); "
+             "sys.exit(0) if p.exists() else (p.touch(), sys.exit(3))"]
+    path = tasks_file([{"id": "flaky", "command": flaky, "retries": 1, "paths": ["shared/"]}])
+    code, summary = run_json(path, "--config", config, cwd=tmp_path, timeout=30)
+    assert code == 0 and summary["tasks"]["flaky"] == {**summary["tasks"]["flaky"], "status": "success", "attempts": 2}

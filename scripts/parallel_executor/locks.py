@@ -77,8 +77,8 @@ class PathLocks:
 
     def blocked(self, task: TaskSpec) -> str | None:
         mine = self.sets.get(task.id)
-        if mine is None:
-            return None
+        if mine is None or task.id in self.held:
+            return None  # no locks, or a retry: a task keeps its locks until it settles
         holder = next((f"task '{tid}'" for tid, held in self.held.items() if held.conflicts(mine)), None)
         holder = holder or self._take_shared(task.id, mine)
         if holder is None:

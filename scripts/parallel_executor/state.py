@@ -22,7 +22,7 @@ import psutil
 
 from parallel_executor import procs
 from parallel_executor.errors import UserError
-from parallel_executor.fsutil import open_private, private_dir, read_json, write_json_atomic
+from parallel_executor.fsutil import open_private, private_dir, read_json, write_atomic, write_json_atomic
 from parallel_executor.locations import results_root, runs_dir
 
 _LOCAL = datetime.now().astimezone().tzinfo  # looked up once: time stamps are on the hot path
@@ -68,8 +68,10 @@ class RunState:
         fresh = not results_dir.exists()
         state = cls(run_id, private_dir(runs_dir() / run_id), private_dir(results_dir), fresh)
         state.events_fd = open_private(state.run_dir / "events.jsonl", os.O_WRONLY | os.O_APPEND)
-        marker = private_dir(runs_dir() / "active") / run_id
-        marker.write_text(str(os.getpid()))
+        # The marker names the engine, so that another engine starting before this run's first
+        # status.json can tell it is alive.
+        pid, started = engine_identity()
+        write_atomic(private_dir(runs_dir() / "active") / run_id, f"{pid} {started}".encode())
         return state
 
     def close(self) -> None:
@@ -155,12 +157,12 @@ def recover_dead_runs() -> list[str]:
     active = runs_dir() / "active"
     recovered = []
     for marker in active.glob("*") if active.is_dir() else []:
+        if _marked_engine_alive(marker):
+            continue
         try:
             status = read_status(marker.name)
         except UserError:
             status = {}
-        if status and engine_alive(status):
-            continue
         procs.sweep(marker.name)
         if status.get("state") == "running":
             status["state"] = "cancelled"
@@ -169,6 +171,14 @@ def recover_dead_runs() -> list[str]:
         marker.unlink(missing_ok=True)
         recovered.append(marker.name)
     return recovered
+
+
+def _marked_engine_alive(marker: Path) -> bool:
+    try:
+        pid, started = marker.read_text().split()
+        return procs.alive(int(pid), float(started))
+    except (OSError, ValueError):
+        return False  # gone meanwhile (the run ended), or not ours
 
 
 def engine_identity() -> tuple[int, float]:
