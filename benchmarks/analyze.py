@@ -26,9 +26,9 @@ def main() -> int:
     analyze = statistics.median(timed([*ENGINE, "analyze", str(path), "-j", "8", "--format", "json"])
                                 for _ in range(3))
     helps = statistics.median(timed([*ENGINE, "--help"]) for _ in range(5))
-    from parallel_executor.analyzer import analyze as pure_analyze
-    from parallel_executor.config import load_config
-    from parallel_executor.taskfile import load_task_file
+    from parallel_executor.plan.analyzer import analyze as pure_analyze
+    from parallel_executor.plan.config import load_config
+    from parallel_executor.plan.taskfile import load_task_file
     tasks = load_task_file(path, load_config(), path.parent).tasks
     start = time.perf_counter()
     pure_analyze(tasks, 8)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from parallel_executor.analyzer import Graph, analyze, critical_path, estimates, recommend, simulate, waves
-from parallel_executor.graph import graph_problems
-from parallel_executor.model import Priority, TaskSpec
+from parallel_executor.plan.analyzer import Graph, analyze, critical_path, estimates, recommend, simulate, waves
+from parallel_executor.plan.graph import graph_problems
+from parallel_executor.plan.model import Priority, TaskSpec
 
 
 def task(tid: str, *deps: str, est: float | None = None, index: int = 0, kind: str | None = None,
@@ -103,7 +103,7 @@ def test_long_chain_has_no_recursion_limit() -> None:
 
 
 def test_duration_history_is_bounded_and_keeps_the_newest(home: Path) -> None:
-    from parallel_executor import history
+    from parallel_executor.results import history
 
     history.record_durations((f"old{i}", None, 1.0) for i in range(history.KEYS))
     history.record_durations([("new", "testing", 2.0), ("new", "testing", 4.0)])

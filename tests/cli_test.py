@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
-from parallel_executor import schemas
-from parallel_executor.config import DEFAULT_CONFIG
+from parallel_executor.plan import schemas
+from parallel_executor.plan.config import DEFAULT_CONFIG
 
 from tests.conftest import ROOT, engine
 

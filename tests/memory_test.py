@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-from parallel_executor.procs import tree_pids
+from parallel_executor.system.procs import tree_pids
 
 from tests.conftest import ENGINE, py, run_json, wait_for
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from parallel_executor import merge
+from parallel_executor.results import merge
 
 from tests.conftest import py, run_json
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from parallel_executor.readers import read_claude_json, read_codex_jsonl, read_gemini_json, structured_in
+from parallel_executor.agents.readers import read_claude_json, read_codex_jsonl, read_gemini_json, structured_in
 
 from tests.conftest import engine, run_json
 

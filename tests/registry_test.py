@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from parallel_executor.policy import decide
+from parallel_executor.agents.policy import decide
 
 from tests.conftest import ENGINE, engine
 

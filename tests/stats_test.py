@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from parallel_executor.runlog import rotate_if_full
+from parallel_executor.results.runlog import rotate_if_full
 
 from tests.conftest import ENGINE, run_json
 

@@ -131,7 +131,7 @@ def test_bad_config_names_the_key(home: Path, tasks_file: Callable[..., Path], t
 
 
 def test_partial_config_keeps_other_defaults(home: Path, tmp_path: Path) -> None:
-    from parallel_executor.config import load_config
+    from parallel_executor.plan.config import load_config
 
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"runners": {"echo": {"command": ["echo", "{prompt}"], "output": "text"}},

@@ -6,10 +6,10 @@ from pathlib import Path
 import click
 from tabulate import tabulate
 
-from parallel_executor.analyzer import Analysis, analyze
-from parallel_executor.config import load_config
-from parallel_executor.history import load_durations
-from parallel_executor.taskfile import load_task_file
+from parallel_executor.plan.analyzer import Analysis, analyze
+from parallel_executor.plan.config import load_config
+from parallel_executor.plan.taskfile import load_task_file
+from parallel_executor.results.history import load_durations
 
 
 def main(file: Path, fmt: str, slots: int | None, config_path: Path | None) -> int:

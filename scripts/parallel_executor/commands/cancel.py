@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 import psutil
 
-from parallel_executor import procs
 from parallel_executor.commands.status import tally
-from parallel_executor.config import load_config
+from parallel_executor.engine.journal import latest_run, read_status, recover_dead_runs
 from parallel_executor.errors import EXIT_OK, UserError
-from parallel_executor.state import latest_run, read_status, recover_dead_runs
+from parallel_executor.plan.config import load_config
+from parallel_executor.system import procs
 
 SETTLE_MARGIN = 30.0  # seconds the engine gets beyond its kill grace to write its final state
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 
-from parallel_executor.cleanup import run_cleanup
-from parallel_executor.config import load_config
+from parallel_executor.agents.cleanup import run_cleanup
+from parallel_executor.plan.config import load_config
 
 
 def main(dry_run: bool, as_json: bool, config_path: Path | None) -> int:

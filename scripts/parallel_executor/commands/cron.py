@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from parallel_executor.errors import UserError
-from parallel_executor.locations import PACKAGE_DIR
+from parallel_executor.system.locations import PACKAGE_DIR
 
 MARK = "# parallel-executor temp-resource-cleanup"
 SCRIPT = PACKAGE_DIR.parent.parent / "bin" / "temp-resource-cleanup.sh"

@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
+from parallel_executor.engine.journal import engine_alive, read_status, run_ids
 from parallel_executor.errors import EXIT_OK, UserError
-from parallel_executor.state import engine_alive, epoch, read_status, run_ids
+from parallel_executor.system.timestamps import epoch
 
 FAILED = ("failed", "timeout")
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from parallel_executor import registry
+from parallel_executor.agents import registry
 from parallel_executor.errors import UserError
 
 

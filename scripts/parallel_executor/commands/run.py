@@ -3,27 +3,15 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from parallel_executor import procs, registry, stats
-from parallel_executor.analyzer import Graph, estimates, waves
-from parallel_executor.config import Config, load_config
-from parallel_executor.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TASK_FAILED, UserError
-from parallel_executor.executor import Executor, Listener, RunOptions, TaskRun
-from parallel_executor.fsutil import write_json_atomic
-from parallel_executor.history import load_durations, record_durations
-from parallel_executor.locations import runs_dir
-from parallel_executor.merge import load_docs, merge
-from parallel_executor.model import Status, TaskFile
-from parallel_executor.report import EventPrinter, summary, table
-from parallel_executor.runlog import RunLog
-from parallel_executor.runners import argv_for, preflight
-from parallel_executor.state import (
+from parallel_executor.agents import registry
+from parallel_executor.agents.runners import argv_for, preflight
+from parallel_executor.engine.journal import (
     RunState,
     engine_alive,
     latest_run_of,
@@ -32,10 +20,24 @@ from parallel_executor.state import (
     read_status,
     recover_dead_runs,
 )
-from parallel_executor.taskfile import load_task_file
+from parallel_executor.engine.records import RunOptions, TaskRun
+from parallel_executor.engine.run import Listener, Run
+from parallel_executor.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TASK_FAILED, UserError
+from parallel_executor.plan.analyzer import Graph, estimates, waves
+from parallel_executor.plan.config import Config, load_config
+from parallel_executor.plan.model import Status, TaskFile
+from parallel_executor.plan.taskfile import load_task_file
+from parallel_executor.results import stats
+from parallel_executor.results.history import load_durations, record_durations
+from parallel_executor.results.merge import load_docs, merge
+from parallel_executor.results.report import EventPrinter, summary, table
+from parallel_executor.results.runlog import RunLog
+from parallel_executor.system import procs
+from parallel_executor.system.fsutil import write_json_atomic
+from parallel_executor.system.locations import runs_dir
 
 if TYPE_CHECKING:
-    from parallel_executor.monitor import Monitor
+    from parallel_executor.results.monitor import Monitor
 
 
 def main(file: Path, slots: int | None, timeout: float | None, retries: int | None, halt: str, dry_run: bool,
@@ -71,11 +73,11 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     log.line(f"run-started file={taskfile.path} tasks={len(taskfile.tasks)} slots={slots} pid={os.getpid()}")
     monitor = live_monitor(config) if not (quiet or as_json) else None
     listeners: list[Listener] = [log] if quiet or as_json else [log, monitor or EventPrinter()]
-    executor = Executor(taskfile, config.runners, state, options, estimates(taskfile.tasks, history),
-                        fan_out(listeners), reused, policy=config)
+    executor = Run(taskfile, config, state, options, estimates(taskfile.tasks, history), fan_out(listeners),
+                   reused, backend)
     try:
         if monitor:
-            from parallel_executor.monitor import snapshot_of_run
+            from parallel_executor.results.monitor import snapshot_of_run
 
             monitor.start(lambda: snapshot_of_run(executor))
         executor.run()
@@ -92,11 +94,11 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     else:
         click.echo(table(executor))
     if executor.signal is not None:
-        return EXIT_SIGINT if executor.signal == signal.SIGINT else EXIT_SIGTERM
+        return EXIT_SIGINT if executor.signal == "SIGINT" else EXIT_SIGTERM
     return EXIT_OK if executor.final_state() == "success" else EXIT_TASK_FAILED
 
 
-def record(executor: Executor, config: Config, log: RunLog) -> dict[str, Any]:
+def record(executor: Run, config: Config, log: RunLog) -> dict[str, Any]:
     """After the run: durations for planning, merged results, the stats dashboard, the log's last line."""
     record_durations((t.spec.id, t.spec.type, t.busy) for t in executor.tasks.values()
                      if t.status is Status.SUCCESS and not t.reused)
@@ -114,7 +116,7 @@ def live_monitor(config: Config) -> Monitor | None:
     """The live display, on a terminal only: off one (CI, a pipe, a log file) events are plain lines."""
     if not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
         return None
-    from parallel_executor.monitor import Monitor  # rich costs ~0.1 s to import; a script never needs it
+    from parallel_executor.results.monitor import Monitor  # rich costs ~0.1 s to import; a script never needs it
 
     return Monitor(config.refresh_interval)
 
@@ -130,7 +132,7 @@ def fan_out(listeners: list[Listener]) -> Listener:
     return tell_all
 
 
-def merge_run(executor: Executor, config: Config) -> dict[str, Any]:
+def merge_run(executor: Run, config: Config) -> dict[str, Any]:
     """Merge by type into merged.json. Result files are read back only for types with a strategy
     of their own; the default aggregation needs nothing beyond what the engine holds."""
     tasks = executor.tasks.values()

@@ -12,10 +12,11 @@ from typing import Any
 
 import click
 
-from parallel_executor.config import load_config
+from parallel_executor.engine.journal import engine_alive, latest_run, read_status
 from parallel_executor.errors import EXIT_OK
-from parallel_executor.report import shorten
-from parallel_executor.state import engine_alive, epoch, latest_run, read_status
+from parallel_executor.plan.config import load_config
+from parallel_executor.results.report import shorten
+from parallel_executor.system.timestamps import epoch
 
 
 def main(run_id: str | None, as_json: bool, watch: bool, config_path: Path | None) -> int:
@@ -52,7 +53,7 @@ def render(doc: dict[str, Any]) -> str:
 def watch_run(run_id: str, interval: float, as_json: bool) -> None:
     """Redraw until the run ends: the live view on a terminal, a line per change elsewhere."""
     if sys.stderr.isatty() and not as_json:
-        from parallel_executor.monitor import Monitor, snapshot_of_status
+        from parallel_executor.results.monitor import Monitor, snapshot_of_status
 
         monitor = Monitor(interval)
         monitor.start(lambda: snapshot_of_status(read_status(run_id)))

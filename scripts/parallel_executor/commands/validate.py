@@ -4,9 +4,9 @@ from pathlib import Path
 
 import click
 
-from parallel_executor.analyzer import Graph, waves
-from parallel_executor.config import load_config
-from parallel_executor.taskfile import load_task_file
+from parallel_executor.plan.analyzer import Graph, waves
+from parallel_executor.plan.config import load_config
+from parallel_executor.plan.taskfile import load_task_file
 
 
 def main(file: Path, config_path: Path | None) -> int:

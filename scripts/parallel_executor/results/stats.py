@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 
 from filelock import FileLock
 
-from parallel_executor import registry
-from parallel_executor.fsutil import private_dir, read_json, write_json_atomic
-from parallel_executor.locations import logs_dir
+from parallel_executor.agents import registry
+from parallel_executor.system.fsutil import private_dir, read_json, write_json_atomic
+from parallel_executor.system.locations import logs_dir
 
 _COUNTS = ("total_parallel_executions", "total_tasks_parallelized", "tasks_failed", "speedup_sum",
            "time_saved_seconds", "merges", "merges_succeeded")

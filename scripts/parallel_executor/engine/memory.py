@@ -1,7 +1,7 @@
 """Memory (§7): admit tasks only while memory is available, suspend the newest task when memory
 runs short, and kill a task whose process tree grows past memory_limit_per_agent.
 
-Each tick measures every running task's tree (RSS and CPU), reading only the tree's processes.
+Each tick gets every running task's tree measured (RSS and CPU) by the backend.
 PARALLEL_EXECUTOR_AVAILABLE_MEMORY_FILE, when set, names a file holding the "available" byte
 count to use instead of the system's: a way for tests to set memory pressure.
 """
@@ -12,28 +12,14 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import psutil
 
-from parallel_executor import procs
-from parallel_executor.model import TaskSpec
+from parallel_executor.engine.records import Actions, Usage
+from parallel_executor.plan.model import TaskSpec
 
 MB = 2**20
 TICK = 0.5
-
-
-@dataclass
-class Usage:
-    peak_rss: int = 0
-    cpu_seconds: float = 0.0
-
-
-@dataclass
-class Actions:
-    kill: dict[str, str] = field(default_factory=dict)  # task id -> why
-    suspend: list[str] = field(default_factory=list)
-    resume: list[str] = field(default_factory=list)
 
 
 def available() -> int:
@@ -46,21 +32,9 @@ def available() -> int:
     return int(psutil.virtual_memory().available)
 
 
-def tree_usage(pid: int) -> tuple[int, float]:
-    """Resident memory (bytes) and CPU seconds of pid's whole tree."""
-    rss, cpu = 0, 0.0
-    for member in procs.tree_pids(pid):
-        try:
-            process = psutil.Process(member)
-            with process.oneshot():
-                times = process.cpu_times()
-                rss, cpu = rss + process.memory_info().rss, cpu + times.user + times.system
-        except psutil.Error:
-            continue
-    return rss, cpu
-
-
 class MemoryWatch:
+    interval = TICK  # how often the scheduler measures the running trees and calls tick()
+
     def __init__(self, per_agent: int, reserve: int, limit: int | None) -> None:
         self.needed, self.reserve, self.limit = per_agent + reserve, reserve, limit
         self.free, self.measured = available(), time.monotonic()
@@ -87,13 +61,12 @@ class MemoryWatch:
         if task.id in self.suspended:
             self.suspended.remove(task.id)
 
-    def tick(self, running: Mapping[str, int]) -> Actions:
-        """Measure the running trees (`running`: task id -> leader pid, oldest first); say what to do."""
+    def tick(self, running: Mapping[str, tuple[int, float]]) -> Actions:
+        """Given each running tree's RSS and CPU seconds (task id -> figures, oldest first): what to do."""
         self.free, self.measured = available(), time.monotonic()
         self.unmeasured.clear()
         actions = Actions()
-        for task_id, pid in running.items():
-            rss, cpu = tree_usage(pid)
+        for task_id, (rss, cpu) in running.items():
             usage = self.usage[task_id]
             usage.peak_rss, usage.cpu_seconds = max(usage.peak_rss, rss), max(usage.cpu_seconds, cpu)
             if self.limit is not None and rss > self.limit:

@@ -1,15 +1,59 @@
-"""Admission checks of the seed policy (§6): phases and subagent compatibility rules.
+"""Admission checks (§6): what the scheduler asks before a ready task starts.
 
-Each answers `blocked(task)` with a reason or None, and follows `started`/`settled`.
+Each answers `blocked(task)` with a reason or None, and follows `started`/`settled`. Here: wave
+barriers (`--schedule waves`) and the seed policy's phases and subagent compatibility rules;
+memory (memory.py) and path locks (locks.py) plug in the same way.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Protocol
 
-from parallel_executor.config import Config, Phase
-from parallel_executor.model import TaskSpec
+from parallel_executor.plan.analyzer import Graph, levels
+from parallel_executor.plan.config import Config, Phase
+from parallel_executor.plan.model import TaskSpec
+
+
+class NeverAdmitted(Exception):
+    """The task can never start (e.g. it waited for a path lock past lock_timeout_seconds)."""
+
+
+class Admission(Protocol):
+    def blocked(self, task: TaskSpec) -> str | None:
+        """Why `task` cannot start now, or None. Raises NeverAdmitted when it never will."""
+
+    def started(self, task: TaskSpec) -> None: ...
+
+    def settled(self, task: TaskSpec) -> None:
+        """`task` reached a final state (whether or not it ever started)."""
+
+
+class WaveBarrier:
+    """`--schedule waves`: a task waits until every task of the earlier waves has settled."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.level = levels(graph)
+        self.left = [0] * (max(self.level.values(), default=0) + 1)
+        for wave in self.level.values():
+            self.left[wave] += 1
+        self.current = 0
+        self._advance()
+
+    def blocked(self, task: TaskSpec) -> str | None:
+        return f"waiting for wave {self.current} to finish" if self.level[task.id] > self.current else None
+
+    def started(self, task: TaskSpec) -> None:
+        pass
+
+    def settled(self, task: TaskSpec) -> None:
+        self.left[self.level[task.id]] -= 1
+        self._advance()
+
+    def _advance(self) -> None:
+        while self.current < len(self.left) - 1 and self.left[self.current] == 0:
+            self.current += 1
 
 
 class PhaseGate:

@@ -11,10 +11,10 @@ import re
 import shutil
 from collections.abc import Mapping
 
-from parallel_executor.config import RunnerConfig
+from parallel_executor.agents.readers import READERS, Reader
 from parallel_executor.errors import UserError
-from parallel_executor.model import TaskSpec
-from parallel_executor.readers import READERS, Reader
+from parallel_executor.plan.config import RunnerConfig
+from parallel_executor.plan.model import TaskSpec
 
 _PLACEHOLDER = re.compile(r"\{(prompt|model|subagent)\}")
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
 
-from parallel_executor.model import TaskSpec
+from parallel_executor.plan.model import TaskSpec
 
 DEFAULT_ESTIMATE = 1.0
 ReadyKey = tuple[int, float, int]

@@ -8,8 +8,8 @@ from typing import Any
 
 from filelock import FileLock
 
-from parallel_executor.fsutil import private_dir, read_json, write_json_atomic
-from parallel_executor.locations import durations_file
+from parallel_executor.system.fsutil import private_dir, read_json, write_json_atomic
+from parallel_executor.system.locations import durations_file
 
 KEEP = 20  # recent durations kept per key
 KEYS = 5000  # keys kept in all, the most recently used, so the file cannot grow without end

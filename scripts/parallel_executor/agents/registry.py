@@ -16,10 +16,10 @@ from typing import Any
 
 from filelock import FileLock
 
-from parallel_executor import procs
-from parallel_executor.fsutil import private_dir, read_json, write_atomic, write_json_atomic
-from parallel_executor.locations import claude_home, temp_dir
-from parallel_executor.model import TaskSpec
+from parallel_executor.plan.model import TaskSpec
+from parallel_executor.system import procs
+from parallel_executor.system.fsutil import private_dir, read_json, write_atomic, write_json_atomic
+from parallel_executor.system.locations import claude_home, temp_dir
 
 Registry = dict[str, dict[str, dict[str, Any]]]  # kind ("skill"/"agent") -> name -> entry
 KINDS = ("skill", "agent")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from parallel_executor.executor import TaskRun
-from parallel_executor.fsutil import open_private, private_dir
-from parallel_executor.locations import logs_dir
-from parallel_executor.report import describe
+from parallel_executor.engine.records import TaskRun
+from parallel_executor.results.report import describe
+from parallel_executor.system.fsutil import open_private, private_dir
+from parallel_executor.system.locations import logs_dir
 
 MAX_BYTES = 5 * 2**20
 BACKUPS = 3

@@ -13,39 +13,16 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-import psutil
-
-from parallel_executor import procs
+from parallel_executor.engine.records import TaskFiles
 from parallel_executor.errors import UserError
-from parallel_executor.fsutil import open_private, private_dir, read_json, write_atomic, write_json_atomic
-from parallel_executor.locations import results_root, runs_dir
-
-_LOCAL = datetime.now().astimezone().tzinfo  # looked up once: time stamps are on the hot path
-
-
-def iso(timestamp: float | None) -> str | None:
-    """Local ISO 8601 time with milliseconds; formatting is done once per second (hot path)."""
-    if timestamp is None:
-        return None
-    whole = int(timestamp)
-    seconds, zone = _iso_second(whole)
-    return f"{seconds}.{int((timestamp - whole) * 1000):03d}{zone}"
-
-
-def epoch(stamp: str) -> float:
-    """The time stamp iso() wrote, back as seconds since the epoch."""
-    return datetime.fromisoformat(stamp).timestamp()
-
-
-@lru_cache(maxsize=256)
-def _iso_second(whole: int) -> tuple[str, str]:
-    text = datetime.fromtimestamp(whole, _LOCAL).isoformat()
-    return text[:19], text[19:]
+from parallel_executor.system import procs
+from parallel_executor.system.fsutil import open_private, private_dir, read_json, write_atomic, write_json_atomic
+from parallel_executor.system.locations import results_root, runs_dir
+from parallel_executor.system.procs import engine_identity
+from parallel_executor.system.timestamps import iso
 
 
 def new_run_id() -> str:
@@ -90,15 +67,6 @@ class RunState:
     def files(self, task_id: str) -> TaskFiles:
         base = str(self.results_dir / task_id)
         return TaskFiles(base + ".json", base + ".stdout", base + ".stderr", base + ".data.json")
-
-
-class TaskFiles(NamedTuple):
-    """A task's files in the results directory; `data` is its PARALLEL_RESULT_FILE."""
-
-    result: str
-    stdout: str
-    stderr: str
-    data: str
 
 
 def read_events(run_dir: Path) -> Iterator[dict[str, Any]]:
@@ -179,8 +147,3 @@ def _marked_engine_alive(marker: Path) -> bool:
         return procs.alive(int(pid), float(started))
     except (OSError, ValueError):
         return False  # gone meanwhile (the run ended), or not ours
-
-
-def engine_identity() -> tuple[int, float]:
-    me = psutil.Process()
-    return me.pid, me.create_time()

@@ -22,10 +22,11 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from parallel_executor.executor import Executor, TaskRun
-from parallel_executor.model import Status
-from parallel_executor.report import describe
-from parallel_executor.state import epoch
+from parallel_executor.engine.records import TaskRun
+from parallel_executor.engine.run import Run
+from parallel_executor.plan.model import Status
+from parallel_executor.results.report import describe
+from parallel_executor.system.timestamps import epoch
 
 SYMBOLS = {"running": ("▶", "cyan"), "waiting": ("…", "yellow"), "suspended": ("‖", "yellow"), "pending": ("·", "dim"),
            "success": ("✓", "green"), "failed": ("✗", "red"), "timeout": ("⏱", "red"),
@@ -49,11 +50,10 @@ class Snapshot(NamedTuple):
     rows: list[Row]
 
 
-def snapshot_of_run(ex: Executor) -> Snapshot:
+def snapshot_of_run(ex: Run) -> Snapshot:
     now = time.time()
     rows = []
-    for attempt in list(ex.running.values()):
-        task = attempt.task
+    for task in list(ex.running.values()):
         status = "suspended" if task.reason.startswith("suspended") else "running"
         rows.append(Row(task.spec.id, status, _who(task.spec.runner, task.spec.subagent), now - (task.start or now),
                         last_line(task.files.stdout, task.files.stderr)))

@@ -6,9 +6,10 @@ import sys
 import time
 from typing import Any, TextIO
 
-from parallel_executor.executor import Executor, TaskRun
-from parallel_executor.model import Status
-from parallel_executor.state import iso
+from parallel_executor.engine.records import TaskRun
+from parallel_executor.engine.run import Run
+from parallel_executor.plan.model import Status
+from parallel_executor.system.timestamps import iso
 
 _SHOWN = {"started", "retrying", "waiting", "suspended", "resumed", *(s.value for s in Status)}
 
@@ -38,7 +39,7 @@ class EventPrinter:
             self.stream.flush()
 
 
-def table(ex: Executor, full_up_to: int = 100) -> str:
+def table(ex: Run, full_up_to: int = 100) -> str:
     """Every task for a run of up to `full_up_to` tasks; past that, those that did not succeed."""
     from tabulate import tabulate  # imported here: it costs start-up time a --json run never needs
 
@@ -66,7 +67,7 @@ def table(ex: Executor, full_up_to: int = 100) -> str:
     return head + "\n\n" + tabulate(footer, tablefmt="plain")
 
 
-def summary(ex: Executor, waves: list[list[str]], merged: dict[str, Any]) -> dict[str, Any]:
+def summary(ex: Run, waves: list[list[str]], merged: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": ex.state.run_id,
         "status": ex.final_state(),

@@ -18,16 +18,18 @@ from typing import Any
 
 from filelock import FileLock
 
-from parallel_executor import procs
-from parallel_executor.fsutil import private_dir, read_json, write_json_atomic
-from parallel_executor.locations import temp_dir
-from parallel_executor.model import TaskSpec
-from parallel_executor.state import engine_identity, iso
+from parallel_executor.engine.admission import NeverAdmitted
+from parallel_executor.plan.model import TaskSpec
+from parallel_executor.system import procs
+from parallel_executor.system.fsutil import private_dir, read_json, write_json_atomic
+from parallel_executor.system.locations import temp_dir
+from parallel_executor.system.procs import engine_identity
+from parallel_executor.system.timestamps import iso
 
 _GLOB = set("*?[")
 
 
-class LockTimeout(Exception):
+class LockTimeout(NeverAdmitted):
     """A task waited longer than lock_timeout_seconds; the message names the holder."""
 
 

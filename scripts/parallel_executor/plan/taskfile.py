@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from parallel_executor import schemas
-from parallel_executor.config import Config
 from parallel_executor.errors import UserError
-from parallel_executor.graph import graph_problems
-from parallel_executor.model import Priority, TaskFile, TaskSpec
+from parallel_executor.plan import schemas
+from parallel_executor.plan.config import Config
+from parallel_executor.plan.graph import graph_problems
+from parallel_executor.plan.model import Priority, TaskFile, TaskSpec
 
 
 def load_task_file(

@@ -119,6 +119,20 @@ def tree_pids(pid: int) -> list[int]:
 _CHILDREN_LISTED = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
 
 
+def tree_usage(pid: int) -> tuple[int, float]:
+    """Resident memory (bytes) and CPU seconds of pid's whole tree."""
+    rss, cpu = 0, 0.0
+    for member in tree_pids(pid):
+        try:
+            process = psutil.Process(member)
+            with process.oneshot():
+                times = process.cpu_times()
+                rss, cpu = rss + process.memory_info().rss, cpu + times.user + times.system
+        except psutil.Error:
+            continue
+    return rss, cpu
+
+
 def descendants(pid: int) -> list[psutil.Process]:
     """The whole tree below pid, as processes to signal."""
     tree = []
@@ -173,3 +187,9 @@ def signal_name(returncode: int) -> str:
         return signal.Signals(-returncode).name
     except ValueError:
         return f"signal {-returncode}"
+
+
+def engine_identity() -> tuple[int, float]:
+    """This process's pid and start time: together they name it even after its pid is reused."""
+    me = psutil.Process()
+    return me.pid, me.create_time()

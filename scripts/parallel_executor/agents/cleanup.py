@@ -9,10 +9,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from parallel_executor import registry
-from parallel_executor.config import Config
-from parallel_executor.locations import claude_home
-from parallel_executor.policy import Decision, decide
+from parallel_executor.agents import registry
+from parallel_executor.agents.policy import Decision, decide
+from parallel_executor.plan.config import Config
+from parallel_executor.system.locations import claude_home
 
 _DESCRIPTION = re.compile(r"^description:\s*(.*)$", re.MULTILINE)
 

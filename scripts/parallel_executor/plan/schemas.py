@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
 
-from parallel_executor.fsutil import private_dir, write_atomic
-from parallel_executor.locations import SHIPPED_CONFIG_DIR, temp_dir
+from parallel_executor.system.fsutil import private_dir, write_atomic
+from parallel_executor.system.locations import SHIPPED_CONFIG_DIR, temp_dir
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator

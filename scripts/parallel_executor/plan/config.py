@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from parallel_executor import schemas
 from parallel_executor.errors import UserError
-from parallel_executor.locations import SHIPPED_CONFIG_DIR, installed_config
+from parallel_executor.plan import schemas
+from parallel_executor.system.locations import SHIPPED_CONFIG_DIR, installed_config
 
 DEFAULT_CONFIG = SHIPPED_CONFIG_DIR / "parallel-execution-config.json"
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)

@@ -1,0 +1,142 @@
+"""The local backend (§7): each attempt is a child of this engine, in a session of its own.
+
+posix_spawn where it can (half the cost of Popen), a pidfd per child on the loop (a finished
+child wakes it at once; without pidfds, a 20 ms poll), signals to the whole tree (its process
+group and every descendant found in /proc, even one that left the group), a timeout that
+escalates SIGTERM -> SIGKILL after the grace period, and SIGSTOP/SIGCONT to suspend and resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+from parallel_executor.engine.backends import TAIL_BYTES, AttemptEnd, AttemptSpec, Reporter, StartFailed
+from parallel_executor.engine.loop import Loop
+from parallel_executor.engine.records import RunOptions
+from parallel_executor.plan.model import Status
+from parallel_executor.system import procs
+from parallel_executor.system.fsutil import open_private, tail_of
+
+
+@dataclass
+class _Child:
+    attempt: AttemptSpec
+    proc: procs.Child
+    pidfd: int
+    out: int  # our descriptors of its stdout/stderr files, to read their tails at exit
+    err: int
+    started: float
+    stopped: Status | None = None
+    error: str | None = None
+    tree: list[psutil.Process] = field(default_factory=list)
+
+
+class Backend:
+    def __init__(self, loop: Loop, options: RunOptions, reporter: Reporter) -> None:
+        self.loop, self.grace, self.reporter = loop, options.kill_grace, reporter
+        self.running: dict[str, _Child] = {}
+        procs.keep_inherited_fds_from_children()
+
+    def start(self, attempt: AttemptSpec) -> int:
+        files = attempt.files
+        if attempt.clear_data:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(files.data)
+        out = open_private(files.stdout)
+        err = open_private(files.stderr)
+        try:
+            proc = procs.spawn(attempt.argv, attempt.cwd, attempt.env, out, err)
+        except OSError as e:
+            os.close(out)
+            os.close(err)
+            raise StartFailed(*procs.spawn_error(e, attempt.argv, attempt.cwd)) from None
+        child = _Child(attempt, proc, _pidfd(proc.pid), out, err, time.monotonic())
+        self.running[attempt.task_id] = child
+        if child.pidfd >= 0:
+            self.loop.add_reader(child.pidfd, lambda: self._exited(child))
+        else:
+            self._poll(child)
+        self.loop.call_later(attempt.timeout, lambda: self._terminate(child, Status.TIMEOUT))
+        return proc.pid
+
+    def stop(self, task_id: str, why: Status, error: str | None = None) -> None:
+        if task_id in self.running:
+            self._terminate(self.running[task_id], why, error)
+
+    def kill(self, task_id: str) -> None:
+        if task_id in self.running:
+            self._kill(self.running[task_id])
+
+    def suspend(self, task_id: str) -> None:
+        self._signal(task_id, signal.SIGSTOP)
+
+    def resume(self, task_id: str) -> None:
+        self._signal(task_id, signal.SIGCONT)
+
+    def measure(self) -> dict[str, tuple[int, float]]:
+        return {tid: procs.tree_usage(child.proc.pid) for tid, child in self.running.items()}
+
+    def close(self) -> None:
+        for child in list(self.running.values()):
+            procs.signal_tree(child.proc.pid, signal.SIGKILL, procs.descendants(child.proc.pid))
+            child.proc.wait()
+            for fd in (child.pidfd, child.out, child.err):
+                if fd >= 0:
+                    os.close(fd)
+        self.running.clear()
+
+    def _signal(self, task_id: str, sig: int) -> None:
+        if task_id in self.running:
+            pid = self.running[task_id].proc.pid
+            procs.signal_tree(pid, sig, procs.descendants(pid))
+
+    def _terminate(self, child: _Child, why: Status, error: str | None = None) -> None:
+        """SIGTERM to the whole tree now, SIGKILL after the grace period."""
+        if self.running.get(child.attempt.task_id) is not child or child.stopped:
+            return  # this attempt ended already, or is being stopped
+        child.stopped, child.error = why, error
+        child.tree = procs.descendants(child.proc.pid)
+        procs.signal_tree(child.proc.pid, signal.SIGTERM, child.tree)
+        procs.signal_tree(child.proc.pid, signal.SIGCONT, child.tree)  # a suspended tree must see it
+        self.reporter.attempt_stopping(child.attempt.task_id, why)
+        self.loop.call_later(self.grace, lambda: self._kill(child))
+
+    def _kill(self, child: _Child) -> None:
+        if self.running.get(child.attempt.task_id) is child:
+            procs.signal_tree(child.proc.pid, signal.SIGKILL, child.tree + procs.descendants(child.proc.pid))
+
+    def _poll(self, child: _Child) -> None:
+        """Without pidfds (not Linux): look for the child's exit every 20 ms."""
+        if child.proc.poll() is None:
+            self.loop.call_later(0.02, lambda: self._poll(child))
+        else:
+            self._exited(child)
+
+    def _exited(self, child: _Child) -> None:
+        if child.pidfd >= 0:
+            self.loop.remove_reader(child.pidfd)
+            os.close(child.pidfd)
+        # The leader is a zombie until reaped, so its group id cannot have been reused: whatever
+        # the task left running in its group dies with it.
+        procs.signal_tree(child.proc.pid, signal.SIGKILL, child.tree)
+        code = child.proc.wait()
+        del self.running[child.attempt.task_id]
+        stdout, stderr = tail_of(child.out, TAIL_BYTES), tail_of(child.err, TAIL_BYTES)
+        os.close(child.out)
+        os.close(child.err)
+        busy = time.monotonic() - child.started
+        self.reporter.attempt_ended(AttemptEnd(child.attempt.task_id, code, time.time(), busy, stdout, stderr,
+                                               child.stopped, child.error))
+
+
+def _pidfd(pid: int) -> int:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return -1

@@ -1,0 +1,88 @@
+"""The run's documents (§3, §8), built from the scheduler's records: status.json, each task's
+result file, and the measured totals that the summary, the report and the stats use."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from parallel_executor.engine.records import TaskRun
+from parallel_executor.system.fsutil import PRIVATE_FILE, read_json
+from parallel_executor.system.timestamps import iso
+
+
+def totals(tasks: Iterable[TaskRun], started: float, ended: float | None) -> dict[str, float | int]:
+    """Measured figures of the run (§8): wall time, sum of task times, speedup, cost, tokens."""
+    tasks = list(tasks)
+    wall = (ended or time.time()) - started
+    work = sum(t.busy for t in tasks if not t.reused)
+    tokens = {"input_tokens": 0, "output_tokens": 0}
+    for t in tasks:
+        for key in tokens:
+            tokens[key] += t.outcome.usage.get(key, 0) if t.outcome else 0
+    return {"wall_time": round(wall, 3), "task_time_sum": round(work, 3),
+            "speedup": round(work / wall, 3) if wall > 0 else 0.0,
+            "cost_usd": round(sum(t.cost for t in tasks), 6), **tokens}
+
+
+class StatusRows:
+    """status.json's task entries, kept between writes: a rewrite rebuilds only the rows of
+    tasks that changed since the last one, then is one json.dumps."""
+
+    def __init__(self, tasks: Iterable[TaskRun]) -> None:
+        self.rows = {t.spec.id: row(t) for t in tasks}
+        self.stale: dict[str, TaskRun] = {}
+
+    def changed(self, task: TaskRun) -> None:
+        self.stale[task.spec.id] = task
+
+    def current(self) -> list[dict[str, Any]]:
+        for tid, task in self.stale.items():
+            self.rows[tid] = row(task)
+        self.stale.clear()
+        return list(self.rows.values())
+
+
+def row(t: TaskRun) -> dict[str, Any]:
+    return {
+        "id": t.spec.id, "subject": t.spec.subject, "runner": t.spec.runner,
+        "subagent": t.spec.subagent, "status": t.status.value, "attempts": t.attempts,
+        "started": iso(t.start), "ended": iso(t.end) if t.status.finished else None,
+        "paths": list(t.spec.paths), "reason": t.reason, "pid": t.pid,
+    }
+
+
+def result_doc(task: TaskRun) -> dict[str, Any]:
+    spec, outcome, files = task.spec, task.outcome, task.files
+    return {
+        "id": spec.id, "subject": spec.subject, "type": spec.type, "runner": spec.runner,
+        "subagent": spec.subagent, "status": task.status.value, "attempts": task.attempts,
+        "exit_code": task.exit_code, "start_time": iso(task.start), "end_time": iso(task.end),
+        "duration": round(task.busy, 6), "error": task.error, "reason": task.reason,
+        "output": outcome.result if outcome else task.stdout,
+        "stderr": task.stderr,
+        "stdout_file": files.stdout if task.attempts else None,
+        "stderr_file": files.stderr if task.attempts else None,
+        "data": structured(task),
+        "cost_usd": task.cost,
+        "usage": dict(outcome.usage) if outcome else {},
+        "num_turns": outcome.turns if outcome else None,
+        "session_id": outcome.session_id if outcome else None,
+        "artifacts": list(spec.artifacts),
+        "peak_rss_bytes": task.peak_rss,
+        "cpu_seconds": round(task.cpu_seconds, 3) if task.cpu_seconds is not None else None,
+    }
+
+
+def structured(task: TaskRun) -> Any:
+    """What the task wrote to PARALLEL_RESULT_FILE, else what its runner found in its output."""
+    path = task.files.data
+    if task.attempts and os.path.exists(path):
+        try:
+            os.chmod(path, PRIVATE_FILE)  # the task wrote it with its own umask
+            return read_json(path)
+        except (ValueError, OSError) as e:
+            return {"error": f"PARALLEL_RESULT_FILE is not valid JSON: {e}"}
+    return task.outcome.data if task.outcome else None

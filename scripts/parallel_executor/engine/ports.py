@@ -1,0 +1,49 @@
+"""What the scheduler needs from the rest of the engine, as small interfaces: a clock with timers
+(the loop), an observer of its decisions (journal, documents, views), the translation of a task
+into an attempt and of an attempt's output into an outcome, and the memory watch. The backend's
+interface is in backends/__init__.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from parallel_executor.agents.readers import Outcome
+from parallel_executor.engine.backends import AttemptSpec
+from parallel_executor.engine.records import Actions, TaskRun, Usage
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+
+    def time(self) -> float: ...
+
+    def call_later(self, delay: float, action: Callable[[], None]) -> None: ...
+
+
+class Observer(Protocol):
+    def event(self, kind: str, **fields: Any) -> None:
+        """A journal line that is not a task's change of state (a signal, a stop)."""
+
+    def changed(self, kind: str, task: TaskRun, **fields: Any) -> None: ...
+
+    def settled(self, task: TaskRun) -> None:
+        """`task` reached its final state; called before any dependent can start."""
+
+
+class Attempts(Protocol):
+    def prepare(self, task: TaskRun) -> AttemptSpec: ...
+
+    def outcome(self, task: TaskRun, exit_code: int) -> Outcome: ...
+
+
+class Watch(Protocol):
+    """The memory watch: measured every `interval` seconds while tasks run."""
+
+    interval: float
+    free: int
+
+    @property
+    def usage(self) -> Mapping[str, Usage]: ...
+
+    def tick(self, running: Mapping[str, tuple[int, float]]) -> Actions: ...

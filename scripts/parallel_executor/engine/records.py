@@ -1,0 +1,72 @@
+"""Typed records of a run: its options, each task's files and what happened to it, and the
+figures a resource watch measures. The scheduler keeps them; documents and views read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from parallel_executor.agents.readers import Outcome
+from parallel_executor.plan.model import Status, TaskSpec
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    slots: int
+    halt: str = "never"
+    schedule: str = "dynamic"
+    kill_grace: float = 5.0
+    retry_backoff: float = 2.0
+    lock_timeout: float = 300.0
+    boost: int = 0  # critical tasks may use extra slots, up to this many tasks in all
+
+
+class TaskFiles(NamedTuple):
+    """A task's files in the results directory; `data` is its PARALLEL_RESULT_FILE."""
+
+    result: str
+    stdout: str
+    stderr: str
+    data: str
+
+
+@dataclass
+class TaskRun:
+    """What happened to one task in this run."""
+
+    spec: TaskSpec
+    files: TaskFiles
+    status: Status = Status.PENDING
+    attempts: int = 0
+    exit_code: int | None = None
+    start: float | None = None
+    end: float | None = None
+    busy: float = 0.0  # seconds spent running, over all attempts
+    reason: str = ""
+    error: str | None = None
+    pid: int | None = None
+    outcome: Outcome | None = None
+    reused: bool = False
+    stdout: str = ""  # the last TAIL_BYTES of the last attempt's output
+    stderr: str = ""
+    peak_rss: int | None = None  # measured by the memory watch, when there is one
+    cpu_seconds: float | None = None
+
+    @property
+    def cost(self) -> float:
+        return self.outcome.cost_usd if self.outcome else 0.0
+
+
+@dataclass
+class Usage:
+    peak_rss: int = 0
+    cpu_seconds: float = 0.0
+
+
+@dataclass
+class Actions:
+    """What a memory tick asks for."""
+
+    kill: dict[str, str] = field(default_factory=dict)  # task id -> why
+    suspend: list[str] = field(default_factory=list)
+    resume: list[str] = field(default_factory=list)

@@ -1,0 +1,159 @@
+"""One run of a task file: the scheduler on the loop, driving a backend, with the journal
+(events.jsonl), status.json and result files kept as it goes.
+
+This is the wiring, and the one place that knows all the parts: views and commands read a run
+through it (tasks, running, totals, final state) and never reach into the parts themselves.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from parallel_executor.engine.admission import Admission, policy_checks
+from parallel_executor.engine.attempts import Attempts
+from parallel_executor.engine.backends import AttemptEnd, make_backend
+from parallel_executor.engine.documents import StatusRows, result_doc, totals
+from parallel_executor.engine.journal import RunState
+from parallel_executor.engine.locks import PathLocks
+from parallel_executor.engine.loop import Loop
+from parallel_executor.engine.memory import MemoryWatch
+from parallel_executor.engine.records import RunOptions, TaskRun
+from parallel_executor.engine.scheduler import Scheduler
+from parallel_executor.plan.config import Config
+from parallel_executor.plan.model import Status, TaskFile
+from parallel_executor.system.fsutil import write_json_atomic
+from parallel_executor.system.procs import engine_identity
+from parallel_executor.system.timestamps import iso
+
+STATUS_INTERVAL = 0.1  # status.json is rewritten at most ~10 times a second...
+STATUS_SHARE = 0.1  # ...and, for a huge run, takes at most ~10% of the engine's time
+
+Listener = Callable[[str, TaskRun], None]
+
+
+class Run:
+    def __init__(self, taskfile: TaskFile, config: Config, state: RunState, options: RunOptions,
+                 estimates: Mapping[str, float], listener: Listener,
+                 reused: Mapping[str, dict[str, Any]] | None = None, backend: str = "local") -> None:
+        self.taskfile, self.state, self.options, self.listener = taskfile, state, options, listener
+        specs = taskfile.tasks
+        tasks = [TaskRun(t, state.files(t.id)) for t in specs]
+        self.memory = MemoryWatch(config.memory_per_agent, config.memory_reserve, config.memory_limit_per_agent)
+        self.path_locks = PathLocks(list(specs), state.run_id, options.lock_timeout) \
+            if any(t.paths or t.reads for t in specs) else None
+        admissions: list[Admission] = [*policy_checks(specs, config), self.memory]
+        admissions += [self.path_locks] if self.path_locks else []  # last: admitting a task takes its locks
+        self.loop = Loop()
+        self.backend = make_backend(backend, self.loop, options, self)
+        attempts = Attempts(config.runners, state.run_id, os.environ, {t.spec.id: t.files for t in tasks},
+                            state.fresh)
+        self.scheduler = Scheduler(tasks, options, estimates, attempts=attempts, backend=self.backend,
+                                   clock=self.loop, observer=self, admissions=admissions, memory=self.memory,
+                                   reused=reused)
+        self.pid, self.pid_started = engine_identity()
+        self.rows = StatusRows(tasks)
+        self._flush_armed = False
+        self._flushed = 0.0
+        self._flush_gap = STATUS_INTERVAL
+
+    # ---- what views and commands read -----------------------------------------------------
+
+    @property
+    def tasks(self) -> dict[str, TaskRun]:
+        return self.scheduler.tasks
+
+    @property
+    def running(self) -> dict[str, TaskRun]:
+        return self.scheduler.running
+
+    @property
+    def started(self) -> float:
+        return self.scheduler.started
+
+    @property
+    def signal(self) -> str | None:
+        return self.scheduler.signal
+
+    def final_state(self) -> str:
+        return self.scheduler.final_state()
+
+    def totals(self) -> dict[str, float | int]:
+        return totals(self.tasks.values(), self.scheduler.started, self.scheduler.ended)
+
+    def status_doc(self) -> dict[str, Any]:
+        ended = self.scheduler.ended
+        return {
+            "run_id": self.state.run_id,
+            "pid": self.pid,
+            "pid_started": self.pid_started,
+            "task_file": str(self.taskfile.path),
+            "results_dir": str(self.state.results_dir),
+            "started": iso(self.scheduler.started),
+            "ended": iso(ended),
+            "state": "running" if ended is None else self.final_state(),
+            "slots": self.options.slots,
+            **({"totals": self.totals()} if ended else {}),
+            "tasks": self.rows.current(),
+        }
+
+    # ---- running --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.state.event("run-started", pid=self.pid, tasks=len(self.tasks), slots=self.options.slots)
+        gc.freeze()  # the plan lives as long as the run: keep it out of every collection
+        try:
+            self.loop.catch_signals(self.scheduler.interrupt)
+            self._dirty()
+            self.scheduler.begin()
+            self.loop.run_until(lambda: self.scheduler.done, self.scheduler.pump)
+        finally:
+            self.backend.close()  # only a bug leaves anything running here
+            if self.path_locks:
+                self.path_locks.release_all()
+            self.loop.close()
+            self.scheduler.finish()
+        self.state.event("run-finished", state=self.final_state())
+        self.state.write_status(self.status_doc(), final=True)
+
+    # ---- the backend's reports, handed to the scheduler -----------------------------------
+
+    def attempt_ended(self, end: AttemptEnd) -> None:
+        self.scheduler.attempt_ended(end)
+
+    def attempt_stopping(self, task_id: str, why: Status) -> None:
+        self.scheduler.attempt_stopping(task_id, why)
+
+    # ---- the scheduler's observer: journal, documents, listeners --------------------------
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self.state.event(kind, **fields)
+
+    def changed(self, kind: str, task: TaskRun, **fields: Any) -> None:
+        self.rows.changed(task)
+        self._dirty()
+        self.state.event(kind, task=task.spec.id, status=task.status.value, attempts=task.attempts,
+                         **({"reason": task.reason} if task.reason else {}),
+                         **({"error": task.error} if task.error and kind != "started" else {}), **fields)
+        self.listener(kind, task)
+
+    def settled(self, task: TaskRun) -> None:
+        # Written here, not by a helper thread: on the loop it costs less than handing the GIL back
+        # and forth, and a dependent can rely on the file being there when it starts.
+        write_json_atomic(task.files.result, result_doc(task))
+
+    def _dirty(self) -> None:
+        if not self._flush_armed:
+            self._flush_armed = True
+            self.loop.call_later(self._flushed + self._flush_gap - self.loop.monotonic(), self._flush)
+
+    def _flush(self) -> None:
+        self._flush_armed = False
+        now = self.loop.monotonic()
+        if self.path_locks:
+            self.path_locks.flush()
+        self.state.write_status(self.status_doc())
+        self._flushed = self.loop.monotonic()
+        self._flush_gap = max(STATUS_INTERVAL, (self._flushed - now) / STATUS_SHARE)

@@ -1,0 +1,289 @@
+"""The scheduler (§6, §7): every decision of a run, and nothing else.
+
+It owns the plan: which tasks are ready and in what order (priority, then longest remaining
+path, then file order), which may start now (slots, the critical boost, admission checks), what
+an ended attempt means (success, a retry after backoff, a failure that skips its dependents, a
+halt), and when a signal stops the run. It is driven by events — `pump()` once per loop turn,
+`attempt_ended()` and `attempt_stopping()` from the backend, timers it set on its clock, `interrupt()` — and
+acts through its collaborators: the backend runs attempts, the observer journals and writes
+documents. It never touches a process, a descriptor or a file, so tests drive it with a fake
+backend and a fake clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from parallel_executor.agents.readers import Outcome
+from parallel_executor.engine.admission import Admission, NeverAdmitted, WaveBarrier
+from parallel_executor.engine.backends import AttemptEnd, Backend, StartFailed
+from parallel_executor.engine.ports import Attempts, Clock, Observer, Watch
+from parallel_executor.engine.records import RunOptions, TaskRun
+from parallel_executor.plan.analyzer import Graph, ReadyKey, ready_key, remaining_paths
+from parallel_executor.plan.model import Priority, Status
+
+RECHECK_INTERVAL = 0.25  # how soon a task held back by an admission check is looked at again
+MAX_BACKOFF = 60.0
+
+
+class Scheduler:
+    def __init__(self, tasks: Sequence[TaskRun], options: RunOptions, estimates: Mapping[str, float], *,
+                 attempts: Attempts, backend: Backend, clock: Clock, observer: Observer,
+                 admissions: Sequence[Admission] = (), memory: Watch | None = None,
+                 reused: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        graph = Graph([t.spec for t in tasks])
+        self.tasks = {t.spec.id: t for t in tasks}
+        self.options, self.attempts, self.backend, self.clock, self.observer = \
+            options, attempts, backend, clock, observer
+        self.dependents = graph.dependents
+        remaining = remaining_paths(graph, estimates)
+        self.keys: dict[str, ReadyKey] = {tid: ready_key(t.spec, remaining[tid]) for tid, t in self.tasks.items()}
+        self.unmet = {tid: len(t.spec.blocked_by) for tid, t in self.tasks.items()}
+        self.admissions: list[Admission] = [WaveBarrier(graph)] if options.schedule == "waves" else []
+        self.admissions += admissions  # path locks come last: admitting a task takes its locks
+        self.memory = memory
+        self.ready: list[tuple[ReadyKey, str]] = []
+        self.running: dict[str, TaskRun] = {}  # in the order they started
+        self.unsettled = len(tasks)
+        self.stopping = False
+        self.signal: str | None = None  # the name of the signal that stopped the run
+        self.started = clock.time()
+        self.ended: float | None = None
+        self._timers = 0  # armed and not fired yet: without them, running or ready tasks, a run would stall
+        self._ticking = self._recheck_armed = False
+        for tid, doc in (reused or {}).items():
+            self._restore(self.tasks[tid], doc)
+
+    @property
+    def done(self) -> bool:
+        return not self.unsettled
+
+    def begin(self) -> None:
+        for tid, count in self.unmet.items():
+            if count == 0 and self.tasks[tid].status is Status.PENDING:
+                self._make_ready(self.tasks[tid])
+
+    def pump(self) -> None:
+        """Start every ready task that may start now (called once per loop turn)."""
+        if not self.stopping:
+            self._start_ready()
+        if self.unsettled and not (self.running or self.ready or self._timers):
+            raise AssertionError(f"scheduler stalled with {self.unsettled} tasks unsettled")
+
+    def finish(self) -> None:
+        self.ended = self.clock.time()
+
+    # ---- starting -------------------------------------------------------------------------
+
+    def _make_ready(self, task: TaskRun) -> None:
+        heapq.heappush(self.ready, (self.keys[task.spec.id], task.spec.id))
+
+    def _start_ready(self) -> None:
+        held = []
+        slots, total = self.options.slots, max(self.options.slots, self.options.boost)
+        while self.ready and len(self.running) < total:
+            item = heapq.heappop(self.ready)
+            task = self.tasks[item[1]]
+            if task.spec.priority is not Priority.CRITICAL and self._ordinary_running() >= slots:
+                heapq.heappush(self.ready, item)  # critical tasks sort first: none is left behind it
+                break
+            try:
+                reason = next((r for a in self.admissions if (r := a.blocked(task.spec))), None)
+            except NeverAdmitted as e:
+                task.error = str(e)
+                self._settle(task, Status.FAILED)
+                continue
+            if reason:
+                held.append(item)
+                self._wait(task, reason)
+            else:
+                self._launch(task)
+        for item in held if not self.stopping else ():
+            heapq.heappush(self.ready, item)
+        if held and not self._recheck_armed:  # a condition outside this run (another engine) may change
+            self._recheck_armed = True
+            self._later(RECHECK_INTERVAL, self._disarm_recheck)
+
+    def _ordinary_running(self) -> int:
+        return sum(t.spec.priority is not Priority.CRITICAL for t in self.running.values())
+
+    def _disarm_recheck(self) -> None:
+        self._recheck_armed = False
+
+    def _wait(self, task: TaskRun, reason: str) -> None:
+        if task.status is not Status.WAITING or task.reason != reason:
+            task.status, task.reason = Status.WAITING, reason
+            self.observer.changed("waiting", task)
+
+    def _launch(self, task: TaskRun) -> None:
+        task.attempts += 1
+        attempt = self.attempts.prepare(task)
+        now = self.clock.time()
+        task.start = task.start or now
+        try:
+            pid = self.backend.start(attempt)
+        except StartFailed as e:
+            task.exit_code, task.error, task.end = e.exit_code, e.message, now
+            self._settle(task, Status.FAILED)  # retrying cannot make a missing program appear
+            return
+        self.running[task.spec.id] = task
+        if self.memory and not self._ticking:
+            self._ticking = True
+            self._later(self.memory.interval, self._tick)
+        task.status, task.pid, task.reason = Status.RUNNING, pid, ""
+        for admission in self.admissions:
+            admission.started(task.spec)
+        self.observer.changed("started", task, attempt=task.attempts, pid=pid, argv=attempt.argv)
+
+    def _tick(self) -> None:
+        """Every memory.interval while tasks run: measure their trees and act on memory pressure."""
+        assert self.memory is not None
+        measured = self.backend.measure()
+        actions = self.memory.tick(measured)
+        for tid in measured:
+            usage = self.memory.usage[tid]
+            self.tasks[tid].peak_rss, self.tasks[tid].cpu_seconds = usage.peak_rss, usage.cpu_seconds
+        for tid, why in actions.kill.items():
+            self.backend.stop(tid, Status.FAILED, why)
+        for tid, suspend in [*((t, True) for t in actions.suspend), *((t, False) for t in actions.resume)]:
+            if tid in self.running:
+                (self.backend.suspend if suspend else self.backend.resume)(tid)
+                kind = "suspended" if suspend else "resumed"
+                self.running[tid].reason = f"{kind}: {self.memory.free >> 20} MB available"
+                self.observer.changed(kind, self.running[tid])
+        self._ticking = bool(self.running)
+        if self._ticking:
+            self._later(self.memory.interval, self._tick)
+
+    def _later(self, delay: float, action: Callable[[], None]) -> None:
+        self._timers += 1
+
+        def fire() -> None:
+            self._timers -= 1
+            action()
+
+        self.clock.call_later(delay, fire)
+
+    # ---- ending ---------------------------------------------------------------------------
+
+    def attempt_stopping(self, task_id: str, why: Status) -> None:
+        self.observer.event("terminating", task=task_id, why=why.value)
+
+    def attempt_ended(self, end: AttemptEnd) -> None:
+        task = self.running.pop(end.task_id)
+        spec = task.spec
+        task.stdout, task.stderr = end.stdout, end.stderr
+        task.end, task.exit_code = end.end, end.exit_code
+        task.busy += end.busy
+        if end.stopped is Status.TIMEOUT:
+            status, task.error = Status.TIMEOUT, f"timed out after {spec.timeout:g}s"
+        elif end.stopped is Status.FAILED:
+            status, task.error = Status.FAILED, end.error
+        elif end.stopped:
+            status, task.error = end.stopped, task.reason or "cancelled"
+        else:
+            task.outcome = self.attempts.outcome(task, end.exit_code)
+            status = Status.SUCCESS if task.outcome.ok else Status.FAILED
+            task.error = None if task.outcome.ok else task.outcome.error
+        if status in (Status.FAILED, Status.TIMEOUT) and task.attempts <= spec.retries and not self.stopping:
+            self._retry(task, status)
+        else:
+            self._settle(task, status)
+
+    def _retry(self, task: TaskRun, status: Status) -> None:
+        delay = min(MAX_BACKOFF, self.options.retry_backoff * 2 ** (task.attempts - 1))
+        task.status = Status.PENDING
+        task.reason = f"attempt {task.attempts} {status.value} ({task.error}); retrying in {delay:g}s"
+        self.observer.changed("retrying", task, delay=delay)
+
+        def again() -> None:
+            if task.status is Status.PENDING and not self.stopping:
+                self._make_ready(task)
+
+        self._later(delay, again)
+
+    def _settle(self, task: TaskRun, status: Status) -> None:
+        task.status = status
+        task.pid = None
+        self.unsettled -= 1
+        for admission in self.admissions:
+            admission.settled(task.spec)
+        self.observer.settled(task)  # its result file exists before a dependent can start
+        self.observer.changed(status.value, task)
+        if status is Status.SUCCESS:
+            for child in self.dependents[task.spec.id]:
+                self.unmet[child] -= 1
+                if self.unmet[child] == 0 and not self.stopping:
+                    self._make_ready(self.tasks[child])
+            return
+        if status is Status.SKIPPED:
+            return  # its dependents are settled by whoever skipped it
+        self._skip_dependents(task)
+        if self.options.halt != "never" and status in (Status.FAILED, Status.TIMEOUT) and not self.stopping:
+            self._stop(Status.SKIPPED, f"not started: --halt {self.options.halt} after '{task.spec.id}' "
+                                       f"{status.value}", terminate=self.options.halt == "now")
+
+    def _skip_dependents(self, failed: TaskRun) -> None:
+        """Every transitive dependent is skipped, naming the task that did not succeed."""
+        reason = f"dependency '{failed.spec.id}' {failed.status.value}"
+        stack = list(self.dependents[failed.spec.id])
+        while stack:
+            task = self.tasks[stack.pop()]
+            if not task.status.finished:
+                task.reason = task.error = reason
+                self._settle(task, Status.SKIPPED)
+                stack.extend(self.dependents[task.spec.id])
+
+    def _stop(self, status: Status, reason: str, terminate: bool) -> None:
+        """Start nothing more; settle what has not started; optionally end what runs."""
+        self.stopping = True
+        self.ready.clear()
+        for task in self.tasks.values():
+            if task.status in (Status.PENDING, Status.WAITING):
+                task.reason = task.error = reason
+                self._settle(task, status)
+        if terminate:
+            for task in list(self.running.values()):
+                task.reason = reason.replace("not started: ", "stopped: ")
+                self.backend.stop(task.spec.id, Status.CANCELLED)
+
+    def interrupt(self, signal: str) -> None:
+        """SIGINT or SIGTERM: stop the run; a second SIGINT ends the running trees at once."""
+        if self.signal is None:
+            self.signal = signal
+            self.observer.event("signal", signal=signal)
+            self._stop(Status.CANCELLED, f"not started: run interrupted by {signal}", terminate=True)
+            for task in self.running.values():
+                task.reason = f"interrupted by {signal}"
+        elif signal == "SIGINT":
+            self.observer.event("signal", signal="SIGINT", action="kill now")
+            for tid in list(self.running):
+                self.backend.kill(tid)
+
+    # ---- the run as a whole ---------------------------------------------------------------
+
+    def _restore(self, task: TaskRun, doc: Mapping[str, Any]) -> None:
+        """A task that succeeded in the run being resumed: its result stands."""
+        task.status, task.reused = Status.SUCCESS, True
+        task.attempts = doc.get("attempts", 1)
+        task.exit_code = doc.get("exit_code", 0)
+        task.busy = doc.get("duration", 0.0)
+        task.outcome = Outcome(ok=True, result=doc.get("output", ""), cost_usd=doc.get("cost_usd", 0.0))
+        task.reason = "succeeded in an earlier attempt of this run"
+        self.unsettled -= 1
+        for admission in self.admissions:
+            admission.settled(task.spec)
+        for child in self.dependents[task.spec.id]:
+            self.unmet[child] -= 1
+
+    def final_state(self) -> str:
+        if self.signal is not None:
+            return "cancelled"
+        statuses = [t.status for t in self.tasks.values()]
+        if all(s is Status.SUCCESS for s in statuses):
+            return "success"
+        if self.unsettled:
+            return "running"
+        return "partial" if Status.SUCCESS in statuses else "failed"
