@@ -1,0 +1,151 @@
+"""The backend contract (engine/backends/__init__.py), run against every backend with real processes
+on a real loop; and the loop itself: timers, signals by name, wake-ups from other threads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from parallel_executor.engine.backends import AttemptEnd, AttemptSpec, StartFailed, make_backend
+from parallel_executor.engine.loop import Loop
+from parallel_executor.engine.records import RunOptions, TaskFiles
+from parallel_executor.plan.model import Status
+
+pytestmark = pytest.mark.timeout(20)
+BACKENDS = ["local"]
+
+
+class Reports:
+    def __init__(self) -> None:
+        self.ends: dict[str, AttemptEnd] = {}
+        self.stopping: list[tuple[str, Status]] = []
+
+    def attempt_ended(self, end: AttemptEnd) -> None:
+        self.ends[end.task_id] = end
+
+    def attempt_stopping(self, task_id: str, why: Status) -> None:
+        self.stopping.append((task_id, why))
+
+
+class Bench:
+    def __init__(self, name: str, tmp: Path, grace: float = 0.3) -> None:
+        self.loop, self.reports, self.tmp = Loop(), Reports(), tmp
+        self.backend = make_backend(name, self.loop, RunOptions(slots=4, kill_grace=grace), self.reports)
+
+    def start(self, tid: str, argv: list[str], timeout: float = 30.0) -> int | None:
+        files = TaskFiles(*(str(self.tmp / f"{tid}.{x}") for x in ("json", "stdout", "stderr", "data.json")))
+        env = {"PATH": os.environ["PATH"], "PARALLEL_TASK_ID": tid}
+        return self.backend.start(AttemptSpec(tid, 1, argv, self.tmp, env, files, timeout, clear_data=False))
+
+    def wait(self, *tids: str, limit: float = 10) -> None:
+        deadline = time.monotonic() + limit
+        self.loop.call_later(limit, lambda: None)  # the loop must not sleep past the deadline
+        self.loop.run_until(lambda: all(t in self.reports.ends for t in tids) or time.monotonic() > deadline,
+                            lambda: None)
+        assert all(t in self.reports.ends for t in tids), "attempt did not end in time"
+
+    def close(self) -> None:
+        self.backend.close()
+        self.loop.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def bench(request: pytest.FixtureRequest, tmp_path: Path) -> Bench:
+    made = Bench(request.param, tmp_path)
+    request.addfinalizer(made.close)
+    return made
+
+
+def py(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_an_attempt_reports_its_exit_code_and_output_tails(bench: Bench) -> None:
+    bench.start("a", ["sh", "-c", "echo out; echo err >&2; exit 3"])
+    bench.wait("a")
+    end = bench.reports.ends["a"]
+    assert (end.exit_code, end.stdout, end.stderr, end.stopped) == (3, "out\n", "err\n", None)
+    assert end.busy > 0 and abs(end.end - time.time()) < 5
+    assert os.stat(bench.tmp / "a.stdout").st_mode & 0o777 == 0o600
+
+
+def test_a_missing_program_cannot_start(bench: Bench) -> None:
+    with pytest.raises(StartFailed) as failed:
+        bench.start("a", ["no-such-program-xyz"])
+    assert failed.value.exit_code == 127 and "no-such-program-xyz" in failed.value.message
+
+
+def test_a_timeout_stops_the_whole_tree(bench: Bench) -> None:
+    bench.start("a", ["sh", "-c", "sleep 30 & sleep 30; wait"], timeout=0.2)
+    bench.wait("a")
+    end = bench.reports.ends["a"]
+    assert end.stopped is Status.TIMEOUT and end.exit_code < 0 and end.busy < 3
+    assert bench.reports.stopping == [("a", Status.TIMEOUT)]
+
+
+def test_stop_escalates_to_sigkill_after_the_grace(bench: Bench, tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    bench.start("a", py(f"import signal, time, pathlib; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                        f"pathlib.Path({str(ready)!r}).touch(); time.sleep(30)"))
+    deadline = time.monotonic() + 10
+    while not ready.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    bench.backend.stop("a", Status.FAILED, "memory limit 1 MB exceeded")
+    bench.wait("a")
+    end = bench.reports.ends["a"]
+    assert end.exit_code == -signal.SIGKILL and end.stopped is Status.FAILED
+    assert end.error == "memory limit 1 MB exceeded"
+
+
+def test_suspend_resume_and_measure(bench: Bench) -> None:
+    pid = bench.start("a", ["sleep", "0.5"])
+    assert pid is not None
+    bench.backend.suspend("a")
+    assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    rss, cpu = bench.backend.measure()["a"]
+    assert rss > 0 and cpu >= 0
+    time.sleep(0.6)  # longer than it would have slept: stopped, it cannot have ended
+    assert "a" not in bench.reports.ends
+    bench.backend.resume("a")
+    bench.wait("a")
+    assert bench.reports.ends["a"].exit_code == 0
+
+
+def test_close_ends_what_still_runs(bench: Bench) -> None:
+    pid = bench.start("a", ["sh", "-c", "sleep 30 & sleep 30"])
+    assert pid is not None
+    tree = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    bench.backend.close()
+    _, alive = psutil.wait_procs(tree, timeout=5)
+    assert not alive
+
+
+def test_a_completion_from_another_thread_wakes_the_loop() -> None:
+    loop, got = Loop(), list[float]()
+    try:
+        threading.Timer(0.1, lambda: loop.call_soon_threadsafe(lambda: got.append(time.monotonic()))).start()
+        started = time.monotonic()
+        loop.run_until(lambda: bool(got), lambda: None)  # no timer, no descriptor: only the wake-up pipe
+        assert got and got[0] - started < 2
+    finally:
+        loop.close()
+
+
+def test_signals_reach_the_handler_by_name_and_handlers_are_restored() -> None:
+    loop, names = Loop(), list[str]()
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        loop.catch_signals(names.append)
+        loop.call_later(0.05, lambda: os.kill(os.getpid(), signal.SIGTERM))
+        loop.run_until(lambda: bool(names), lambda: None)
+        assert names == ["SIGTERM"]
+    finally:
+        loop.close()
+    assert signal.getsignal(signal.SIGTERM) is before
