@@ -101,6 +101,20 @@ class Recorder:
         self.results.append(task.spec.id)
 
 
+class Gate:
+    """An admission check that holds one task until opened."""
+
+    def __init__(self, held: str | None) -> None:
+        self.held = held
+
+    def blocked(self, task: TaskSpec) -> str | None:
+        return "waiting for the gate" if task.id == self.held else None
+
+    def started(self, task: TaskSpec) -> None: ...
+
+    def settled(self, task: TaskSpec) -> None: ...
+
+
 def spec(tid: str, index: int = 0, after: tuple[str, ...] = (), retries: int = 0,
          priority: Priority = Priority.NORMAL, estimate: float | None = None) -> TaskSpec:
     return TaskSpec(id=tid, index=index, subject=tid, prompt=None, command=("true",), runner=None, subagent=None,
@@ -161,21 +175,11 @@ def test_critical_tasks_get_extra_slots_up_to_the_boost() -> None:
 
 
 def test_a_critical_task_starts_while_ordinary_tasks_fill_every_slot() -> None:
-    class Gate:
-        closed = True
-
-        def blocked(self, task: TaskSpec) -> str | None:
-            return "held" if task.id == "c" and self.closed else None
-
-        def started(self, task: TaskSpec) -> None: ...
-
-        def settled(self, task: TaskSpec) -> None: ...
-
-    gate = Gate()
+    gate = Gate("c")
     h = Harness([spec("c", 0, priority=Priority.CRITICAL), spec("n1", 1), spec("n2", 2)], slots=1, boost=3,
                 admissions=[gate])
     assert h.backend.started == ["n1"]
-    gate.closed = False
+    gate.held = None
     h.advance(0.3)
     assert h.backend.started == ["n1", "c"]  # n2 still waits for the one ordinary slot
 
@@ -229,21 +233,11 @@ def test_halt_after_the_first_failure(halt: str) -> None:
 
 
 def test_admission_holds_a_task_and_rechecks_it() -> None:
-    class Gate:
-        closed = True
-
-        def blocked(self, task: TaskSpec) -> str | None:
-            return "waiting for the gate" if task.id == "b" and self.closed else None
-
-        def started(self, task: TaskSpec) -> None: ...
-
-        def settled(self, task: TaskSpec) -> None: ...
-
-    gate = Gate()
+    gate = Gate("b")
     h = Harness([spec("a", 0), spec("b", 1)], slots=2, admissions=[gate])
     assert h.backend.started == ["a"]
     assert h.status("b") is Status.WAITING and h.s.tasks["b"].reason == "waiting for the gate"
-    gate.closed = False
+    gate.held = None
     h.advance(0.3)  # the recheck timer wakes the loop even if nothing in this run changed
     assert h.backend.started == ["a", "b"]
 
