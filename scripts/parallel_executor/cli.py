@@ -177,6 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as e:
         e.show()
         return EXIT_USAGE
+    except OSError as e:  # the environment: a home that is a file, a folder not writable, a full disk
+        click.echo(f"parallel-executor: {describe_os_error(e)}", err=True)
+        return EXIT_USAGE
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("parallel-executor: interrupted", err=True)
         return EXIT_SIGINT
@@ -186,3 +189,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"parallel-executor: missing dependency '{e.name}' for {sys.executable}: "
                    "run `make install`, or `pip install -e .` in this checkout", err=True)
         return EXIT_USAGE
+
+
+def describe_os_error(error: OSError) -> str:
+    from parallel_executor.system.locations import claude_home
+
+    where = f"{error.filename}: " if error.filename else ""
+    text = f"{where}{error.strerror or error}"
+    home = str(claude_home())
+    if str(error.filename or "").startswith(home):
+        text += f" (the Claude home, CLAUDE_CONFIG_DIR={home}, must be a directory you can write)"
+    return text

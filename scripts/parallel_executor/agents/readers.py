@@ -125,7 +125,7 @@ def structured_in(text: str) -> dict[str, Any] | None:
         if candidate.startswith("{"):
             try:
                 value = json.loads(candidate)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(value, dict):
                 return value
@@ -136,7 +136,7 @@ def _last_json_object(stdout: str) -> dict[str, Any] | None:
     try:
         whole = json.loads(stdout)
         return whole if isinstance(whole, dict) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     for line in reversed(stdout.splitlines()):
         doc = _json_line(line)
@@ -151,7 +151,7 @@ def _json_line(line: str) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -16,9 +16,11 @@ from typing import Any
 
 from filelock import FileLock
 
+from parallel_executor.plan import schemas
 from parallel_executor.plan.model import TaskSpec
 from parallel_executor.system import procs
-from parallel_executor.system.fsutil import private_dir, read_json, write_atomic, write_json_atomic
+from parallel_executor.system.fsutil import private_dir, write_atomic, write_json_atomic
+from parallel_executor.system.jsonfile import read_state
 from parallel_executor.system.locations import claude_home, temp_dir
 
 Registry = dict[str, dict[str, dict[str, Any]]]  # kind ("skill"/"agent") -> name -> entry
@@ -35,10 +37,7 @@ def locked() -> Iterator[Registry]:
     path = registry_path()
     private_dir(path.parent)
     with FileLock(str(path) + ".lock", timeout=60):
-        try:
-            data: Registry = read_json(path)
-        except (FileNotFoundError, ValueError):
-            data = {}
+        data = _load(path)
         for kind in KINDS:
             data.setdefault(kind, {})
         yield data
@@ -46,11 +45,13 @@ def locked() -> Iterator[Registry]:
 
 
 def read() -> Registry:
-    try:
-        data: Registry = read_json(registry_path())
-    except (FileNotFoundError, ValueError):
-        data = {}
+    data = _load(registry_path())
     return {kind: data.get(kind, {}) for kind in KINDS}
+
+
+def _load(path: Path) -> Registry:
+    data: Registry = read_state(path, lambda doc: schemas.is_valid("registry", doc), dict)
+    return data
 
 
 def resource_file(kind: str, name: str) -> Path:

@@ -9,8 +9,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from parallel_executor.engine.records import TaskRun
-from parallel_executor.system.fsutil import PRIVATE_FILE, read_json
+from parallel_executor.system.fsutil import PRIVATE_FILE
+from parallel_executor.system.jsonfile import parse
 from parallel_executor.system.timestamps import iso
+
+MAX_RESULT_BYTES = 16 << 20  # a structured result is read into memory: bounded
 
 
 def totals(tasks: Iterable[TaskRun], started: float, ended: float | None) -> dict[str, float | int]:
@@ -78,11 +81,21 @@ def result_doc(task: TaskRun) -> dict[str, Any]:
 
 def structured(task: TaskRun) -> Any:
     """What the task wrote to PARALLEL_RESULT_FILE, else what its runner found in its output."""
-    path = task.files.data
-    if task.attempts and os.path.exists(path):
-        try:
-            os.chmod(path, PRIVATE_FILE)  # the task wrote it with its own umask
-            return read_json(path)
-        except (ValueError, OSError) as e:
-            return {"error": f"PARALLEL_RESULT_FILE is not valid JSON: {e}"}
-    return task.outcome.data if task.outcome else None
+    fallback = task.outcome.data if task.outcome else None
+    if not task.attempts:
+        return fallback
+    try:
+        fd = os.open(task.files.data, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return fallback
+    except OSError as e:
+        return {"error": f"PARALLEL_RESULT_FILE cannot be read ({e.strerror}; a link is not followed)"}
+    with os.fdopen(fd, "rb") as f:
+        os.fchmod(fd, PRIVATE_FILE)  # the task wrote it with its own umask
+        data = f.read(MAX_RESULT_BYTES + 1)
+    if len(data) > MAX_RESULT_BYTES:
+        return {"error": f"PARALLEL_RESULT_FILE is larger than {MAX_RESULT_BYTES >> 20} MiB"}
+    try:
+        return parse(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        return {"error": f"PARALLEL_RESULT_FILE is not valid JSON: {e}"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -18,11 +19,15 @@ from typing import Any
 
 from parallel_executor.engine.records import TaskFiles
 from parallel_executor.errors import UserError
+from parallel_executor.plan import schemas
 from parallel_executor.system import procs
-from parallel_executor.system.fsutil import open_private, private_dir, read_json, write_atomic, write_json_atomic
+from parallel_executor.system.fsutil import open_private, private_dir, write_atomic, write_json_atomic
+from parallel_executor.system.jsonfile import read_state, set_aside
 from parallel_executor.system.locations import results_root, runs_dir
 from parallel_executor.system.procs import engine_identity
 from parallel_executor.system.timestamps import iso
+
+RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}\.[0-9]{3}-[0-9a-f]{4}")  # what new_run_id makes, matched in full
 
 
 def new_run_id() -> str:
@@ -70,30 +75,41 @@ class RunState:
 
 
 def read_events(run_dir: Path) -> Iterator[dict[str, Any]]:
-    """Every whole line of events.jsonl; a torn last line (power cut) is ignored."""
+    """Every whole event of events.jsonl; a line that is not one (a torn last line after a power
+    cut, even one cut inside a UTF-8 character) is skipped."""
     try:
-        with open(run_dir / "events.jsonl", encoding="utf-8") as f:
+        with open(run_dir / "events.jsonl", "rb") as f:
             for line in f:
                 try:
-                    yield json.loads(line)
-                except ValueError:
+                    event = json.loads(line.decode("utf-8", errors="replace"))
+                except (ValueError, RecursionError):
                     continue
-    except FileNotFoundError:
+                if isinstance(event, dict):
+                    yield event
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return
 
 
+def check_run_id(run_id: str) -> str:
+    if not RUN_ID.fullmatch(run_id):
+        raise UserError(f"'{run_id}' is not a run id (they look like 20240101-120000.000-ab12; see `history`)")
+    return run_id
+
+
 def read_status(run_id: str) -> dict[str, Any]:
-    try:
-        status: dict[str, Any] = read_json(runs_dir() / run_id / "status.json")
-    except (FileNotFoundError, ValueError):
-        raise UserError(f"no run '{run_id}' (no status under {runs_dir()})") from None
+    """A run's status.json; one that cannot be used is moved aside (and the run is then unknown)."""
+    path = runs_dir() / check_run_id(run_id) / "status.json"
+    status: dict[str, Any] | None = read_state(path, lambda doc: schemas.is_valid("status", doc), lambda: None)
+    if status is None:
+        raise UserError(f"no run '{run_id}' (no status under {runs_dir()})")
     return status
 
 
 def run_ids() -> list[str]:
     """Every recorded run, newest first (run ids begin with their start time)."""
     root = runs_dir()
-    return sorted((p.parent.name for p in root.glob("*/status.json")), reverse=True) if root.is_dir() else []
+    found = (p.parent.name for p in root.glob("*/status.json")) if root.is_dir() else ()
+    return sorted((run_id for run_id in found if RUN_ID.fullmatch(run_id)), reverse=True)
 
 
 def latest_run(running: bool = False) -> str:
@@ -125,6 +141,11 @@ def recover_dead_runs() -> list[str]:
     active = runs_dir() / "active"
     recovered = []
     for marker in active.glob("*") if active.is_dir() else []:
+        if not RUN_ID.fullmatch(marker.name):
+            continue  # a marker being written (.tmp), or one set aside
+        if not marker.is_file() or marker.is_symlink():
+            set_aside(marker, "not a run marker")  # e.g. a directory: it would stop every later run
+            continue
         if _marked_engine_alive(marker):
             continue
         try:

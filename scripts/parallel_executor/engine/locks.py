@@ -19,9 +19,11 @@ from typing import Any
 from filelock import FileLock
 
 from parallel_executor.engine.admission import NeverAdmitted
+from parallel_executor.plan import schemas
 from parallel_executor.plan.model import TaskSpec
 from parallel_executor.system import procs
-from parallel_executor.system.fsutil import private_dir, read_json, write_json_atomic
+from parallel_executor.system.fsutil import private_dir, write_json_atomic
+from parallel_executor.system.jsonfile import read_state
 from parallel_executor.system.locations import temp_dir
 from parallel_executor.system.procs import engine_identity
 from parallel_executor.system.timestamps import iso
@@ -141,17 +143,15 @@ class SharedLocks:
 
     def __init__(self) -> None:
         private_dir(temp_dir())
-        self.path = str(temp_dir() / "resource-locks.json")
-        self.lock = FileLock(self.path + ".lock", timeout=30)  # made once: a task's admission is a hot path
+        self.path = temp_dir() / "resource-locks.json"
+        self.lock = FileLock(f"{self.path}.lock", timeout=30)  # made once: a task's admission is a hot path
 
     @contextlib.contextmanager
     def entries(self) -> Iterator[list[dict[str, Any]]]:
         """The entries, to read and change under the file lock; written back when the block ends."""
         with self.lock:
-            try:
-                entries: list[dict[str, Any]] = read_json(self.path).get("locks", [])
-            except (FileNotFoundError, ValueError):
-                entries = []
+            doc: dict[str, Any] = read_state(self.path, lambda d: schemas.is_valid("locks", d), lambda: {"locks": []})
+            entries: list[dict[str, Any]] = doc["locks"]
             owners = {(e["pid"], e.get("pid_started")) for e in entries}
             live = {owner for owner in owners if owner[0] == os.getpid() or procs.alive(int(owner[0]), owner[1])}
             entries = [e for e in entries if (e["pid"], e.get("pid_started")) in live]  # a dead owner's are free

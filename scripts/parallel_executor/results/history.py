@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
-from typing import Any
+from pathlib import Path
 
 from filelock import FileLock
 
-from parallel_executor.system.fsutil import private_dir, read_json, write_json_atomic
+from parallel_executor.plan import schemas
+from parallel_executor.system.fsutil import private_dir, write_json_atomic
+from parallel_executor.system.jsonfile import read_state
 from parallel_executor.system.locations import durations_file
 
 KEEP = 20  # recent durations kept per key
@@ -17,10 +19,7 @@ KEYS = 5000  # keys kept in all, the most recently used, so the file cannot grow
 
 def load_durations() -> dict[str, float]:
     """Median past duration per "id:<task id>" and per "type:<task type>"."""
-    try:
-        data: dict[str, list[float]] = read_json(durations_file())
-    except (FileNotFoundError, ValueError):
-        return {}
+    data = _load(durations_file())
     return {key: statistics.median(values) for key, values in data.items() if values}
 
 
@@ -29,12 +28,14 @@ def record_durations(finished: Iterable[tuple[str, str | None, float]]) -> None:
     path = durations_file()
     private_dir(path.parent)
     with FileLock(str(path) + ".lock"):
-        try:
-            data: dict[str, Any] = read_json(path)
-        except (FileNotFoundError, ValueError):
-            data = {}
+        data = _load(path)
         for task_id, task_type, seconds in finished:
             for key in (f"id:{task_id}", f"type:{task_type}" if task_type else None):
                 if key:
                     data[key] = [*data.pop(key, []), round(seconds, 3)][-KEEP:]  # re-inserted: newest last
         write_json_atomic(path, dict(list(data.items())[-KEYS:]))
+
+
+def _load(path: Path) -> dict[str, list[float]]:
+    data: dict[str, list[float]] = read_state(path, lambda doc: schemas.is_valid("durations", doc), dict)
+    return data

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from parallel_executor.system.jsonfile import read_json
+
 Doc = dict[str, Any]
 _PYTEST = re.compile(r"(\d+) (passed|failed|skipped|errors?)")
 _MAVEN = re.compile(r"Tests run:\s*(\d+),\s*Failures:\s*(\d+),\s*Errors:\s*(\d+),\s*Skipped:\s*(\d+)")
@@ -164,7 +166,9 @@ def load_docs(results_dir: Path, ids: Sequence[str]) -> list[Doc]:
     docs = []
     for tid in ids:
         try:
-            docs.append(json.loads((results_dir / f"{tid}.json").read_text(encoding="utf-8")))
+            doc = read_json(results_dir / f"{tid}.json")
         except (OSError, ValueError):
-            docs.append({"id": tid, "status": "missing", "error": "no result file"})
+            doc = None
+        usable = isinstance(doc, dict) and doc.get("id") == tid and isinstance(doc.get("status"), str)
+        docs.append(doc if usable else {"id": tid, "status": "missing", "error": "no usable result file"})
     return docs

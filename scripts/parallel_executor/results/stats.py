@@ -15,7 +15,9 @@ from typing import Any, NamedTuple
 from filelock import FileLock
 
 from parallel_executor.agents import registry
-from parallel_executor.system.fsutil import private_dir, read_json, write_json_atomic
+from parallel_executor.plan import schemas
+from parallel_executor.system.fsutil import private_dir, write_json_atomic
+from parallel_executor.system.jsonfile import read_state
 from parallel_executor.system.locations import logs_dir
 
 _COUNTS = ("total_parallel_executions", "total_tasks_parallelized", "tasks_failed", "speedup_sum",
@@ -49,10 +51,7 @@ def record_run(run: RunFigures) -> dict[str, Any]:
     path = stats_path()
     private_dir(path.parent)
     with FileLock(str(path) + ".lock", timeout=60):
-        try:
-            old: dict[str, Any] = read_json(path)
-        except (FileNotFoundError, ValueError):
-            old = {}
+        old: dict[str, Any] = read_state(path, lambda doc: schemas.is_valid("stats", doc), dict)
         counts = {key: old.get("counts", {}).get(key, 0) for key in _COUNTS}
         speedup = run.task_time_sum / run.wall_time if run.wall_time > 0 else 0.0
         for key, value in [("total_parallel_executions", 1), ("total_tasks_parallelized", run.tasks),

@@ -10,6 +10,7 @@ from typing import Any
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def private_dir(path: Path) -> Path:
@@ -25,7 +26,7 @@ def write_atomic(path: Path | str, content: bytes, *, fsync: bool = False) -> No
     """Write a temp file beside the target and rename it over: readers see old or new, never half."""
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | _NOFOLLOW, PRIVATE_FILE)
     try:
         os.write(fd, content)
         if fsync:
@@ -44,17 +45,13 @@ def write_atomic(path: Path | str, content: bytes, *, fsync: bool = False) -> No
             os.close(dir_fd)
 
 
-def read_json(path: Path | str) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def open_private(path: Path | str, flags: int = os.O_RDWR | os.O_TRUNC) -> int:
-    """Open (creating it) a file that may hold secrets (task output), readable by the owner only."""
+    """Open (creating it) a file that may hold secrets (task output), readable by the owner only.
+    A symbolic link where the file belongs is never followed: OSError (ELOOP)."""
     try:
         return os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
     except FileExistsError:
-        fd = os.open(path, flags | os.O_CLOEXEC)
+        fd = os.open(path, flags | os.O_CLOEXEC | _NOFOLLOW)
         os.fchmod(fd, PRIVATE_FILE)  # an older file of the same name may have had a wider mode
         return fd
 

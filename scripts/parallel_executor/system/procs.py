@@ -175,6 +175,8 @@ def alive(pid: int, started: float | None) -> bool:
 
 def same_process(pid: int, started: float | None) -> psutil.Process | None:
     """The process pid if it is the one that started at `started`, else None."""
+    if not 0 < pid <= 2**22:  # the kernel's pid_max ceiling: anything else names no process
+        return None
     try:
         process = psutil.Process(pid)
         return process if started is None or abs(process.create_time() - started) < 1.0 else None

@@ -1,0 +1,125 @@
+"""One defensive way to read every JSON file the engine is given or keeps (§3, §4).
+
+`parse` is strict JSON: no NaN or Infinity (nor a number so large it becomes one), no number of
+more digits than Python converts, no nesting deeper than MAX_DEPTH; each is a BadJSON with
+a message, never a RecursionError or a bare ValueError. `read_text` reads UTF-8 only, naming a
+UTF-16 or UTF-32 byte order mark. `read_state` reads one of the engine's own state files: the
+document if it has the expected shape, the default if the file is missing, and otherwise the
+file is moved aside as `<name>.corrupt-<timestamp>` with a one-line warning — never silently
+replaced, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+MAX_DEPTH = 100  # far beyond any file of ours, far below Python's recursion limit
+_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
+class BadJSON(ValueError):
+    """Text that is not JSON the engine accepts; `where` is "LINE:COLUMN" when known."""
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(message)
+        self.message, self.where = message, where
+
+
+def _no_constant(name: str) -> Any:
+    raise BadJSON(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadJSON(f"the number {text[:20]}{'...' if len(text) > 20 else ''} is too large")
+    return value
+
+
+def parse(text: str) -> Any:
+    try:
+        doc = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except json.JSONDecodeError as e:
+        raise BadJSON(e.msg, f"{e.lineno}:{e.colno}") from None
+    except RecursionError:
+        raise BadJSON(f"nested more than {MAX_DEPTH} levels deep") from None
+    except BadJSON:
+        raise
+    except ValueError as e:  # an integer of more digits than int() converts
+        raise BadJSON(f"a number is too long ({str(e).split(':')[0]})") from None
+    if _depth_over(doc, MAX_DEPTH):
+        raise BadJSON(f"nested more than {MAX_DEPTH} levels deep")
+    return doc
+
+
+def _depth_over(doc: Any, limit: int) -> bool:
+    """Is any value nested more than `limit` containers deep? Iterative: depth cannot hurt it."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
+    return False
+
+
+def read_text(path: Path | str) -> str:
+    """The file as UTF-8 text (an optional UTF-8 BOM is dropped). Raises OSError or BadJSON."""
+    with open(path, "rb") as f:
+        data = f.read()
+    for bom, name in _BOMS.items():
+        if data.startswith(bom):
+            raise BadJSON(f"is {name} text; save it as UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise BadJSON(f"not UTF-8 text (byte {e.start})") from None
+
+
+def read_json(path: Path | str) -> Any:
+    return parse(read_text(path))
+
+
+def read_state(path: Path, valid: Callable[[Any], bool], default: Callable[[], T]) -> T:
+    """The state file at path if it holds a document of the right shape; else default(). An OSError
+    other than a directory in the file's place (no permission, a file where a folder belongs) is the
+    environment's problem, not the file's: it is raised, for the command to report."""
+    try:
+        doc = read_json(path)
+    except FileNotFoundError:
+        return default()
+    except IsADirectoryError:
+        why = "a directory stands where the file belongs"
+    except BadJSON as e:
+        why = e.message
+    else:
+        if valid(doc):
+            return doc  # type: ignore[no-any-return]
+        why = "not the shape this version writes"
+    set_aside(path, why)
+    return default()
+
+
+def set_aside(path: Path, why: str) -> Path:
+    """Move an unusable file (or directory) out of the way, saying so on stderr."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    number = 1
+    while target.exists() or target.is_symlink():
+        number += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{number}")
+    os.rename(path, target)
+    print(f"parallel-executor: warning: {path} could not be used ({why}); moved aside to {target.name}",
+          file=sys.stderr)
+    return target
