@@ -32,7 +32,6 @@ from parallel_executor.results.history import load_durations, record_durations
 from parallel_executor.results.merge import load_docs, merge
 from parallel_executor.results.report import EventPrinter, summary, table
 from parallel_executor.results.runlog import RunLog
-from parallel_executor.system import procs
 from parallel_executor.system.fsutil import write_json_atomic
 from parallel_executor.system.locations import runs_dir
 
@@ -85,7 +84,6 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
         if monitor:
             monitor.stop()
         state.close()
-        procs.sweep(run_id)  # anything a task started outside its process group
         if uses_resources:
             registry.release(run_id)
     merged = record(executor, config, log)

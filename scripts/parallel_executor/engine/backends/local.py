@@ -4,6 +4,11 @@ posix_spawn where it can (half the cost of Popen), a pidfd per child on the loop
 child wakes it at once; without pidfds, a 20 ms poll), signals to the whole tree (its process
 group and every descendant found in /proc, even one that left the group), a timeout that
 escalates SIGTERM -> SIGKILL after the grace period, and SIGSTOP/SIGCONT to suspend and resume.
+
+On Linux the engine is the child subreaper of its tasks (system/reaper.py): what a task leaves
+running outside its tree comes back to the engine, which ends it when its task's attempt ends (if its
+environment names the task) or at the latest when the backend closes, and reaps it by pid. Elsewhere
+close() ends what still carries the run's PARALLEL_RUN_ID in its environment.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from parallel_executor.engine.records import RunOptions
 from parallel_executor.plan.model import Status
 from parallel_executor.system import procs
 from parallel_executor.system.fsutil import open_private, tail_of
+from parallel_executor.system.reaper import Reaper
+
+REAP_AFTER = 0.05  # seconds after orphans were killed at an attempt's end: reap them
 
 
 @dataclass
@@ -41,6 +49,10 @@ class Backend:
     def __init__(self, loop: Loop, options: RunOptions, reporter: Reporter) -> None:
         self.loop, self.grace, self.reporter = loop, options.kill_grace, reporter
         self.running: dict[str, _Child] = {}
+        self.leaders: set[int] = set()  # the running attempts' pids: children the reaper leaves alone
+        self.reaper = Reaper.adopt(self.leaders)  # before the first task starts, or its orphans go to init
+        self.run_ids: set[str] = set()  # for the environment sweep where there is no reaper
+        self.at_once = False  # a second Ctrl-C: the orphans get no grace period either
         procs.keep_inherited_fds_from_children()
 
     def start(self, attempt: AttemptSpec) -> int:
@@ -58,6 +70,8 @@ class Backend:
             raise StartFailed(*procs.spawn_error(e, attempt.argv, attempt.cwd)) from None
         child = _Child(attempt, proc, _pidfd(proc.pid), out, err, time.monotonic())
         self.running[attempt.task_id] = child
+        self.leaders.add(proc.pid)
+        self.run_ids.add(attempt.env.get(procs.RUN_ID_VAR, ""))
         if child.pidfd >= 0:
             self.loop.add_reader(child.pidfd, lambda: self._exited(child))
         else:
@@ -70,6 +84,7 @@ class Backend:
             self._terminate(self.running[task_id], why, error)
 
     def kill(self, task_id: str) -> None:
+        self.at_once = True
         if task_id in self.running:
             self._kill(self.running[task_id])
 
@@ -80,6 +95,7 @@ class Backend:
         self._signal(task_id, signal.SIGCONT)
 
     def measure(self) -> dict[str, tuple[int, float]]:
+        self._reap()  # on every tick, so that a long run does not gather orphans' zombies
         return {tid: procs.tree_usage(child.proc.pid) for tid, child in self.running.items()}
 
     def close(self) -> None:
@@ -90,6 +106,15 @@ class Backend:
                 if fd >= 0:
                     os.close(fd)
         self.running.clear()
+        self.leaders.clear()
+        if self.reaper:  # whatever the tasks left running, wherever it went
+            self.reaper.end_all(0.0 if self.at_once else self.grace)
+            self.reaper.release()
+            self.reaper = None
+        else:  # no subreaper: what a task started outside its tree is found by its environment
+            for run_id in self.run_ids - {""}:
+                procs.sweep(run_id)
+        self.run_ids.clear()
 
     def _signal(self, task_id: str, sig: int) -> None:
         if task_id in self.running:
@@ -127,12 +152,19 @@ class Backend:
         procs.signal_tree(child.proc.pid, signal.SIGKILL, child.tree)
         code = child.proc.wait()
         del self.running[child.attempt.task_id]
+        self.leaders.discard(child.proc.pid)
+        if self.reaper and self.reaper.end_orphans_of(child.attempt.task_id):
+            self.loop.call_later(REAP_AFTER, self._reap)
         stdout, stderr = tail_of(child.out, TAIL_BYTES), tail_of(child.err, TAIL_BYTES)
         os.close(child.out)
         os.close(child.err)
         busy = time.monotonic() - child.started
         self.reporter.attempt_ended(AttemptEnd(child.attempt.task_id, code, time.time(), busy, stdout, stderr,
                                                child.stopped, child.error))
+
+    def _reap(self) -> None:
+        if self.reaper:
+            self.reaper.strays()
 
 
 def _pidfd(pid: int) -> int:
