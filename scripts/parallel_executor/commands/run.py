@@ -4,8 +4,9 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -23,6 +24,7 @@ from parallel_executor.engine.journal import (
 from parallel_executor.engine.records import RunOptions, TaskRun
 from parallel_executor.engine.run import Listener, Run
 from parallel_executor.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TASK_FAILED, UserError
+from parallel_executor.plan import schemas
 from parallel_executor.plan.analyzer import Graph, estimates, waves
 from parallel_executor.plan.config import Config, load_config
 from parallel_executor.plan.model import Status, TaskFile
@@ -33,10 +35,13 @@ from parallel_executor.results.merge import load_docs, merge
 from parallel_executor.results.report import EventPrinter, summary, table
 from parallel_executor.results.runlog import RunLog
 from parallel_executor.system.fsutil import write_json_atomic
+from parallel_executor.system.jsonfile import read_json
 from parallel_executor.system.locations import runs_dir
 
 if TYPE_CHECKING:
     from parallel_executor.results.monitor import Monitor
+
+T = TypeVar("T")
 
 
 def main(file: Path, slots: int | None, timeout: float | None, retries: int | None, halt: str, dry_run: bool,
@@ -85,7 +90,7 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
             monitor.stop()
         state.close()
         if uses_resources:
-            registry.release(run_id)
+            _bookkeeping("the registry", lambda: registry.release(run_id), None)
     merged = record(executor, config, log)
     if as_json:
         click.echo(json.dumps(summary(executor, waves(Graph(taskfile.tasks)), merged), indent=2))
@@ -97,17 +102,28 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
 
 
 def record(executor: Run, config: Config, log: RunLog) -> dict[str, Any]:
-    """After the run: durations for planning, merged results, the stats dashboard, the log's last line."""
-    record_durations((t.spec.id, t.spec.type, t.busy) for t in executor.tasks.values()
-                     if t.status is Status.SUCCESS and not t.reused)
-    merged = merge_run(executor, config)
+    """After the run: durations for planning, merged results, the stats dashboard, the log's last line.
+    The tasks have run: a step that fails is a warning, and never changes what the run reports."""
+    succeeded = [(t.spec.id, t.spec.type, t.busy) for t in executor.tasks.values()
+                 if t.status is Status.SUCCESS and not t.reused]
+    _bookkeeping("the task durations", lambda: record_durations(succeeded), None)
+    merged: dict[str, Any] = _bookkeeping("merged.json", lambda: merge_run(executor, config), {})
     sums = executor.totals()
     ran = [t.status.value for t in executor.tasks.values() if not t.reused]
-    stats.record_run(stats.figures(executor.state.run_id, sums, ran, merged))
+    figures = stats.figures(executor.state.run_id, sums, ran, merged)
+    _bookkeeping("the stats", lambda: stats.record_run(figures), None)
     log.line(f"run-finished state={executor.final_state()} wall={sums['wall_time']}s "
              f"task_time_sum={sums['task_time_sum']}s speedup={sums['speedup']} cost_usd={sums['cost_usd']}")
     log.close()
     return merged
+
+
+def _bookkeeping(what: str, step: Callable[[], T], fallback: T) -> T:
+    try:
+        return step()
+    except (OSError, ValueError) as e:  # filelock's Timeout is an OSError
+        click.echo(f"parallel-executor: warning: could not update {what}: {e}", err=True)
+        return fallback
 
 
 def live_monitor(config: Config) -> Monitor | None:
@@ -156,18 +172,18 @@ def succeeded_before(run_id: str, results_dir: Path, taskfile: TaskFile) -> dict
     """Results of the tasks whose last settled state in run_id's journal was success."""
     last: dict[str, str] = {}
     for event in read_events(runs_dir() / run_id):
-        if "task" in event:
-            last[event["task"]] = event.get("status", "")
+        if isinstance(event.get("task"), str):
+            last[event["task"]] = str(event.get("status", ""))
     reused = {}
     for task in taskfile.tasks:
         if last.get(task.id) != Status.SUCCESS.value:
             continue
         try:
-            doc = json.loads((results_dir / f"{task.id}.json").read_text(encoding="utf-8"))
+            doc = read_json(results_dir / f"{task.id}.json")
         except (OSError, ValueError):
             continue
-        if doc.get("status") == Status.SUCCESS.value:
-            reused[task.id] = doc
+        if schemas.is_valid("result", doc) and doc["status"] == Status.SUCCESS.value:
+            reused[task.id] = doc  # else it runs again: a result that cannot be trusted is not reused
     return reused
 
 

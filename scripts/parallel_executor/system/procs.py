@@ -79,8 +79,10 @@ def spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str], stdout: int, s
     )
 
 
-def spawn_error(error: OSError, argv: Sequence[str], cwd: Path) -> tuple[int, str]:
+def spawn_error(error: OSError | ValueError, argv: Sequence[str], cwd: Path) -> tuple[int, str]:
     """Exit code and message for a child that could not start, as a shell would report it."""
+    if isinstance(error, ValueError):
+        return 126, f"cannot start {argv[0]!r}: {error}"
     if not cwd.is_dir():
         return 127, f"working directory {cwd} does not exist"
     if isinstance(error, FileNotFoundError):

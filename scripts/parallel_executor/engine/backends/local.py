@@ -60,11 +60,15 @@ class Backend:
         if attempt.clear_data:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(files.data)
-        out = open_private(files.stdout)
-        err = open_private(files.stderr)
+        out = _open_output(files.stdout)
+        try:
+            err = _open_output(files.stderr)
+        except StartFailed:
+            os.close(out)
+            raise
         try:
             proc = procs.spawn(attempt.argv, attempt.cwd, attempt.env, out, err)
-        except OSError as e:
+        except (OSError, ValueError) as e:  # ValueError: a NUL or a lone surrogate validation let through
             os.close(out)
             os.close(err)
             raise StartFailed(*procs.spawn_error(e, attempt.argv, attempt.cwd)) from None
@@ -165,6 +169,15 @@ class Backend:
     def _reap(self) -> None:
         if self.reaper:
             self.reaper.strays()
+
+
+def _open_output(path: str) -> int:
+    """An output file, owner-only; one that cannot be opened (a symbolic link is never followed)
+    fails the attempt, not the engine."""
+    try:
+        return open_private(path)
+    except OSError as e:
+        raise StartFailed(126, f"cannot open {path}: {e.strerror} (a symbolic link is not followed)") from None
 
 
 def _pidfd(pid: int) -> int:
