@@ -197,4 +197,4 @@ def plan(taskfile: TaskFile, config: Config, slots: int, schedule: str) -> str:
             after = f"  after {', '.join(task.blocked_by)}" if task.blocked_by else ""
             lines.append(f"  {tid}  (cwd {task.cwd}, timeout {task.timeout:g}s, retries {task.retries}{after})")
             lines.append(f"    $ {shlex.join(argv_for(task, config.runners))}")
-    return "\n".join(lines)
+    return "\n".join(lines).encode("utf-8", "backslashreplace").decode()  # a lone surrogate: shown escaped

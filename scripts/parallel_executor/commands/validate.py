@@ -11,5 +11,6 @@ from parallel_executor.plan.taskfile import load_task_file
 
 def main(file: Path, config_path: Path | None) -> int:
     tasks = load_task_file(file, load_config(config_path), Path.cwd()).tasks
-    click.echo(f"{file}: OK, {len(tasks)} tasks in {len(waves(Graph(tasks)))} waves")
+    line = f"{file}: OK, {len(tasks)} tasks in {len(waves(Graph(tasks)))} waves"
+    click.echo(line.encode("utf-8", "backslashreplace").decode())  # a name that is not UTF-8: shown escaped
     return 0
