@@ -37,14 +37,37 @@ def load_schema(name: str) -> dict[str, Any]:
 @cache
 def validator(name: str, definition: str | None = None) -> Draft202012Validator:
     """A validator for a whole schema, or for one of its `$defs` (so errors stay local)."""
-    from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
+    strict = _strict_validator_class()
     schema = load_schema(name)
     if definition is None:
-        return Draft202012Validator(schema)
+        return strict(schema)  # type: ignore[no-any-return]
     registry: Registry[Any] = Registry().with_resource(schema["$id"], Resource.from_contents(schema))
-    return Draft202012Validator({"$ref": f"{schema['$id']}#/$defs/{definition}"}, registry=registry)
+    return strict({"$ref": f"{schema['$id']}#/$defs/{definition}"}, registry=registry)  # type: ignore[no-any-return]
+
+
+# JSON Schema patterns are ECMA-262, where `$` ends the text; in Python's re, `$` also matches before
+# a final newline, so "x\n" would pass '^x$'. fastjsonschema turns `$` into `\Z`; jsonschema must too,
+# or the two would disagree (and an id "x\n" slip through).
+_DOLLAR = re.compile(r"(?<!\\)\$")
+
+
+@cache
+def _full_pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(_DOLLAR.sub(r"\\Z", pattern))
+
+
+@cache
+def _strict_validator_class() -> Any:
+    from jsonschema import Draft202012Validator, validators
+    from jsonschema.exceptions import ValidationError
+
+    def pattern(validator: Any, value: str, instance: Any, schema: Any) -> Any:
+        if validator.is_type(instance, "string") and not _full_pattern(value).search(instance):
+            yield ValidationError(f"{instance!r} does not match {value!r}")
+
+    return validators.extend(Draft202012Validator, {"pattern": pattern})  # type: ignore[no-untyped-call]
 
 
 @cache
@@ -86,16 +109,28 @@ def describe(error: ValidationError) -> str:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
         extra = sorted(k for k in error.instance if k not in allowed)
-        return "unknown field " + ", ".join(repr(k) for k in extra)
+        return "unknown field " + ", ".join(short_repr(k) for k in extra)
     if error.validator == "required":
         return str(error.message).replace(" is a required property", " is required")
+    shown = short_repr(error.instance)
     if error.validator == "pattern":
-        return f"{error.instance!r} does not match {error.validator_value}"
+        return f"{shown} does not match {error.validator_value}"
     if error.validator == "enum":
         choices = error.validator_value if isinstance(error.validator_value, list) else []
-        return f"{error.instance!r} is not one of " + ", ".join(map(repr, choices))
+        return f"{shown} is not one of " + ", ".join(map(repr, choices))
     if error.validator in ("minLength", "minItems"):
-        return f"{error.instance!r} is empty"
+        return f"{shown} is empty"
     if error.validator == "oneOf":
-        return f"{error.instance!r} has the wrong type or form"
-    return str(error.message)
+        about = error.schema.get("description") if isinstance(error.schema, dict) else None
+        if not (isinstance(about, str) and about):
+            return f"{shown} has the wrong type or form"
+        return f"{shown} has the wrong type or form (expected: {about[:1].lower()}{about[1:].rstrip('.')})"
+    message = str(error.message)
+    whole = repr(error.instance)
+    return message.replace(whole, shown) if len(whole) > len(shown) else message
+
+
+def short_repr(value: Any, width: int = 60) -> str:
+    """repr(value), cut to about `width` characters: a message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."

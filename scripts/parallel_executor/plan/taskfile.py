@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from parallel_executor.errors import UserError
-from parallel_executor.plan import schemas
+from parallel_executor.plan import checks, schemas
 from parallel_executor.plan.config import Config
 from parallel_executor.plan.graph import graph_problems
 from parallel_executor.plan.model import Priority, TaskFile, TaskSpec
+from parallel_executor.system import jsonfile
 
 
 def load_task_file(
     path: Path, config: Config, base_dir: Path, overrides: Mapping[str, Any] | None = None
 ) -> TaskFile:
     """Parse and validate; `overrides` (from the command line) replace config and file defaults."""
-    doc = _parse(path)
+    options = checks.option_problems(overrides or {})
+    try:
+        text = jsonfile.read_text(path)
+        doc = jsonfile.parse(text)
+    except (OSError, jsonfile.BadJSON) as e:
+        raise UserError([*options, _unreadable(path, e)]) from None
     explain = not schemas.is_valid("tasks", doc)  # the slow, detailed validation only when needed
     problems: list[str] = []
     defaults: dict[str, Any] = {}
@@ -27,17 +32,14 @@ def load_task_file(
     elif isinstance(doc, dict):
         extra = sorted(set(doc) - {"tasks", "defaults"})
         if extra:
-            problems.append("unknown top-level field " + ", ".join(map(repr, extra)))
+            problems.append("unknown top-level field " + ", ".join(map(schemas.short_repr, extra)))
         items = doc.get("tasks", [])
         if not isinstance(items, list):
             problems.append("'tasks' must be a list of tasks")
             items = []
         elif "tasks" not in doc:
             problems.append("'tasks' is required")
-        defaults = doc.get("defaults", {})
-        for e in schemas.validator("tasks", "defaults").iter_errors(defaults) if explain else ():
-            field = ".".join(map(str, e.absolute_path))
-            problems.append(f"defaults{', field ' + repr(field) if field else ''}: {schemas.describe(e)}")
+        defaults = _valid_defaults(doc.get("defaults", {}), problems, explain)
     else:
         problems.append("must be a JSON object with 'tasks', or a list of tasks")
         items = []
@@ -48,7 +50,7 @@ def load_task_file(
     seen: dict[str, int] = {}
     valid: list[dict[str, Any]] = []
     for number, item in enumerate(items, 1):
-        name = repr(item["id"]) if isinstance(item, dict) and isinstance(item.get("id"), str) else f"#{number}"
+        name = _name(item, number)
         if name[0] != "#" and item["id"] in seen:
             problems.append(f"duplicate task id {name} (tasks #{seen[item['id']]} and #{number})")
             continue
@@ -56,21 +58,24 @@ def load_task_file(
             seen[item["id"]] = number
         errors = sorted(task_validator.iter_errors(item), key=lambda e: list(map(str, e.absolute_path))) \
             if task_validator else []
-        for e in errors:
-            text = schemas.describe(e)
-            field = "" if text == schemas.NEEDS_ONE_RUNNABLE else ".".join(map(str, e.absolute_path))
-            problems.append(f"task {name}{', field ' + repr(field) if field else ''}: {text}")
+        for error in errors:
+            why = schemas.describe(error)
+            field = "" if why == schemas.NEEDS_ONE_RUNNABLE else ".".join(map(str, error.absolute_path))
+            problems.append(f"task {name}{_field(field)}: {why}")
         if not errors:
             valid.append(item)
+    if explain and not problems:  # the two validators disagree: never run what the fast one refused
+        problems.append("does not match the task file schema (config/schemas/tasks.schema.json)")
 
+    problems += _cannot_run(valid, defaults, checks.may_hold_bad_text(text))
     # A task's own field wins, then the command line, then the file's defaults, then the config.
     fallback = {"timeout": config.task_timeout, "retries": config.retries, "runner": "claude",
-                "priority": "normal", **(defaults if isinstance(defaults, dict) else {}), **(overrides or {})}
+                "priority": "normal", **defaults, **(overrides or {})}
     merged = [{**fallback, **t} for t in valid]
     problems += graph_problems({t["id"]: t.get("blockedBy", []) for t in merged}, also_known=_ids(items))
     problems += _config_problems(merged, config)
-    if problems:
-        raise UserError([f"{path}: {p}" for p in problems])
+    if problems or options:
+        raise UserError([*options, *(f"{path}: {p}" for p in problems)])
     resolved: dict[str, Path] = {}  # resolving costs syscalls; tasks mostly share a cwd
     for t in merged:
         cwd = t.get("cwd", ".")
@@ -81,26 +86,61 @@ def load_task_file(
     return TaskFile(path=path.resolve(), tasks=tasks)
 
 
+def _name(item: Any, number: int) -> str:
+    """How messages name a task: 'ID' when it has a usable one, else #N (its place in the file)."""
+    if isinstance(item, dict) and isinstance(item.get("id"), str):
+        return schemas.short_repr(item["id"], 140)
+    return f"#{number}"
+
+
+def _field(field: str) -> str:
+    return f", field {schemas.short_repr(field)}" if field else ""
+
+
+def _valid_defaults(defaults: Any, problems: list[str], explain: bool) -> dict[str, Any]:
+    """The file's defaults that passed validation: a bad one is reported, and applied to no task."""
+    if not isinstance(defaults, dict):
+        problems.append(f"'defaults' must be an object, not {schemas.short_repr(defaults)}")
+        return {}
+    bad: set[str] = set()
+    for e in schemas.validator("tasks", "defaults").iter_errors(defaults) if explain else ():
+        field = ".".join(map(str, e.absolute_path))
+        problems.append(f"defaults{_field(field)}: {schemas.describe(e)}")
+        if e.absolute_path:
+            bad.add(str(e.absolute_path[0]))
+    known = schemas.load_schema("tasks")["$defs"]["defaults"]["properties"]
+    return {k: v for k, v in defaults.items() if k in known and k not in bad}
+
+
+def _cannot_run(tasks: list[dict[str, Any]], defaults: dict[str, Any], suspect_text: bool) -> list[str]:
+    """What passes the schema but could not run: reserved ids, impossible env names, and (only when
+    the file has a \\u escape that could make one) NUL characters and lone surrogates."""
+    problems = [f"defaults{_field(f)}: {why}" for f, why in checks.env_problems(defaults.get("env"))]
+    if suspect_text:
+        problems += [f"defaults{_field(f)}: {why}" for f, why in checks.text_problems(defaults)]
+    for t in tasks:
+        found = [("id", checks.RESERVED_ID)] if checks.reserved_id(t["id"]) else []
+        if "env" in t:
+            found += checks.env_problems(t["env"])
+        if suspect_text:
+            found += checks.text_problems(t)
+        problems += [f"task {_name(t, 0)}{_field(f)}: {why}" for f, why in found]
+    return problems
+
+
 def _ids(items: list[Any]) -> set[str]:
     """Ids of every item, valid or not, so a broken task does not also read as an unknown id."""
     return {i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)}
 
 
-def _parse(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a task file") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
-    except OSError as e:
-        raise UserError(f"{path}: {e.strerror}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+def _unreadable(path: Path, error: OSError | jsonfile.BadJSON) -> str:
+    if isinstance(error, jsonfile.BadJSON):
+        return f"{path}:{error.where}: invalid JSON: {error.message}" if error.where else f"{path}: {error.message}"
+    if isinstance(error, FileNotFoundError):
+        return f"{path}: no such file"
+    if isinstance(error, IsADirectoryError):
+        return f"{path}: is a directory, not a task file"
+    return f"{path}: {error.strerror or error}"
 
 
 def _config_problems(tasks: list[dict[str, Any]], config: Config) -> list[str]:
