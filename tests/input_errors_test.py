@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from parallel_executor.plan.config import parse_size, total_memory
 
 from tests.conftest import engine
 
@@ -29,6 +30,16 @@ def refused(*args: str | Path, env: dict[str, str] | None = None) -> list[str]:
 def only(lines: list[str]) -> str:
     assert len(lines) == 1, lines
     return lines[0]
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Callable[[str | bytes], Path]:
+    def write(content: str | bytes) -> Path:
+        path = tmp_path / "config.json"
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        return path
+
+    return write
 
 
 # 1. Nesting deeper than Python's recursion limit: a RecursionError before.
@@ -161,6 +172,78 @@ def test_a_file_name_that_is_not_utf8_prints(home: Path, tmp_path: Path) -> None
         done = engine(*command, path, env=strict)
         assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert engine("validate", path, env=strict).stdout == f"{tmp_path}/\\udcff.json: OK, 1 tasks in 1 waves\n"
+
+
+# 6. Memory no machine has: every task waited forever; a 400-digit size was an OverflowError.
+
+def test_memory_beyond_the_machine(home: Path, tasks_file: Callable[..., Path],
+                                   config_file: Callable[[str | bytes], Path]) -> None:
+    too_much = f"{total_memory() // 2**30 + 1}GiB"
+    path = tasks_file([OK_TASK])
+    config = config_file(json.dumps({"memory_per_agent": too_much}))
+    line = only(refused("validate", path, "--config", config))
+    assert line.startswith(f"config {config}: key 'memory_per_agent': '{too_much}' plus memory_reserve '512MB' "
+                           "is more than this machine's memory (")
+    assert line.endswith(" GiB): no task could ever start")
+    config = config_file(json.dumps({"memory_reserve": "9" * 400 + "MB"}))
+    line = only(refused("run", "--dry-run", path, "--config", config))
+    assert line.startswith(f"config {config}: key 'memory_reserve': '999") and "no task could ever start" in line
+    assert len(line) < len(str(config)) + 200
+
+
+def test_sizes_are_exact() -> None:
+    assert parse_size("9" * 400 + "MB") == int("9" * 400) * 10**6
+    assert parse_size("1.5GiB") == 3 * 2**29
+    assert parse_size(1e3) == 1000
+
+
+# 7. Config files as unreadable as task files can be.
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b'{"retries": 1, "x": "\xff"}', "not UTF-8 text (byte 21)"),
+    ('{"retries": 1}'.encode("utf-16"), "is UTF-16 text; save it as UTF-8"),
+    ("[" * 1000 + "]" * 1000, "nested more than 100 levels deep"),
+    ('{"task_timeout_seconds": NaN}', "NaN is not a JSON number"),
+    ('{"max_concurrent": ' + "9" * 5000 + "}",
+     "a number is too long (Exceeds the limit (4300 digits) for integer string conversion)"),
+    ('{"retries": 1,}', "1:15: invalid JSON: Expecting property name enclosed in double quotes"),
+])
+def test_unreadable_config(home: Path, tasks_file: Callable[..., Path], config_file: Callable[[str | bytes], Path],
+                           content: str | bytes, expected: str) -> None:
+    config = config_file(content)
+    separator = "" if expected[0].isdigit() else " "
+    line = only(refused("validate", tasks_file([OK_TASK]), "--config", config))
+    assert line == f"config {config}:{separator}{expected}"
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    ({"max_concurrent": 10**400}, "key 'max_concurrent': 1" + "0" * 56 + "... is greater than the maximum of 10000"),
+    ({"kill_grace_seconds": 10**400}, "key 'kill_grace_seconds': 1" + "0" * 56 + "... is greater than the maximum of "
+                                      "1000000000"),
+    ({"retries": 10**6}, "key 'retries': 1000000 is greater than the maximum of 100"),
+    ({"temp_resources": {"keep_recent_days": 1e300}},
+     "key 'temp_resources.keep_recent_days': 1e+300 is greater than the maximum of 1000000000"),
+    ({"runners": {"x": {"command": ["x\0"]}}}, "key 'runners.x.command.0': holds a NUL character"),
+    ({"phases": [{"name": "\ud800"}]}, "key 'phases.0.name': holds a lone surrogate (not valid Unicode)"),
+    ([], "key '(top)': [] is not of type 'object'"),
+    ({"memory_reserve": "9" * 1001 + "MB"}, "key 'memory_reserve': '" + "9" * 56 + "... has the wrong type or form "
+                                            "(expected: bytes, or a string such as \"256MB\" or \"2GiB\")"),
+    ({"memory_limit_per_agent": "x"}, "key 'memory_limit_per_agent': 'x' has the wrong type or form (expected: no "
+                                      "limit (null), or bytes, or a string such as \"1GiB\")"),
+])
+def test_config_values_that_cannot_run(home: Path, tasks_file: Callable[..., Path],
+                                       config_file: Callable[[str | bytes], Path], config: object,
+                                       expected: str) -> None:
+    path = config_file(json.dumps(config))
+    assert only(refused("analyze", tasks_file([OK_TASK]), "--config", path)) == f"config {path}: {expected}"
+
+
+def test_config_integers_written_as_floats(home: Path, tasks_file: Callable[..., Path],
+                                           config_file: Callable[[str | bytes], Path]) -> None:
+    config = config_file(json.dumps({"max_concurrent": 2.0, "memory_reserve": 1e3, "retries": 1.0}))
+    done = engine("run", "--dry-run", tasks_file([OK_TASK]), "--config", config)
+    assert done.returncode == 0, done.stderr
+    assert "2 slots" in done.stdout and "retries 1)" in done.stdout
 
 
 # 8. Ids that would share a results file, and ids matched in full.

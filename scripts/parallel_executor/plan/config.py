@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
-import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from parallel_executor.errors import UserError
-from parallel_executor.plan import schemas
+from parallel_executor.plan import checks, schemas
+from parallel_executor.system import jsonfile
 from parallel_executor.system.locations import SHIPPED_CONFIG_DIR, installed_config
 
 DEFAULT_CONFIG = SHIPPED_CONFIG_DIR / "parallel-execution-config.json"
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*([0-9]{1,1000}(?:\.[0-9]{1,1000})?)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
           "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
 
 
-def parse_size(value: int | str) -> int:
-    """Bytes from an int or a string such as "256MB" or "2GiB"."""
-    if isinstance(value, int):
-        return value
+def parse_size(value: int | float | str) -> int:
+    """Bytes from a number or a string such as "256MB" or "2GiB"."""
+    if isinstance(value, (int, float)):
+        return int(value)
     match = _SIZE.match(value)
     if not match:
         raise ValueError(f"not a size: {value!r}")
-    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+    whole, _, fraction = match.group(1).partition(".")  # exact: no float to overflow or round
+    scale: int = 10 ** len(fraction)
+    return int(whole + fraction) * _UNITS[(match.group(2) or "").lower()] // scale
 
 
 @dataclass(frozen=True)
@@ -78,44 +81,77 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = jsonfile.read_json(path)
     except FileNotFoundError:
         raise UserError(f"config {path}: no such file") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"config {path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+    except IsADirectoryError:
+        raise UserError(f"config {path}: is a directory, not a config file") from None
+    except jsonfile.BadJSON as e:
+        where = f":{e.where}: invalid JSON" if e.where else ""
+        raise UserError(f"config {path}{where}: {e.message}") from None
     except OSError as e:
-        raise UserError(f"config {path}: {e.strerror}") from None
+        raise UserError(f"config {path}: {e.strerror or e}") from None
     if schemas.is_valid("config", data):
-        return data  # type: ignore[no-any-return]
-    errors = sorted(schemas.validator("config").iter_errors(data), key=lambda e: list(e.path))
-    if errors:
-        raise UserError([
-            f"config {path}: key '{'.'.join(map(str, e.absolute_path)) or '(top)'}': {schemas.describe(e)}"
-            for e in errors
-        ])
+        problems = []
+    else:
+        errors = sorted(schemas.validator("config").iter_errors(data), key=lambda e: list(map(str, e.path)))
+        problems = [(".".join(map(str, e.absolute_path)) or "(top)", schemas.describe(e)) for e in errors]
+        problems = problems or [("(top)", "does not match the config schema (config/schemas/config.schema.json)")]
+    problems += checks.text_problems(data)  # a config is small: always walked
+    if problems:
+        raise UserError([f"config {path}: key {schemas.short_repr(key)}: {why}" for key, why in problems])
     assert isinstance(data, dict)
     return data
 
 
 def load_config(path: Path | None = None) -> Config:
-    raw = _read(DEFAULT_CONFIG)
-    if installed_config().is_file():
-        raw = _merge(raw, _read(installed_config()))
-    if path is not None:
-        raw = _merge(raw, _read(path))
-    return _build(raw)
+    files = [DEFAULT_CONFIG, *([installed_config()] if installed_config().is_file() else []),
+             *([path] if path is not None else [])]
+    raw: dict[str, Any] = {}
+    source: dict[str, Path] = {}  # which file set each key last, for the message of a check below
+    for file in files:
+        layer = _read(file)
+        raw = _merge(raw, layer)
+        source.update(dict.fromkeys(layer, file))
+    config = _build(raw)
+    _check_memory(config, raw, source)
+    return config
+
+
+def _check_memory(config: Config, raw: dict[str, Any], source: dict[str, Path]) -> None:
+    """A task starts only while memory_per_agent + memory_reserve is available: more than the
+    machine has would make every task wait forever."""
+    total = total_memory()
+    if config.memory_per_agent + config.memory_reserve <= total:
+        return
+    key = "memory_reserve" if config.memory_reserve > total or source["memory_per_agent"] == DEFAULT_CONFIG \
+        else "memory_per_agent"
+    other = "memory_per_agent" if key == "memory_reserve" else "memory_reserve"
+    raise UserError(
+        f"config {source[key]}: key '{key}': {schemas.short_repr(raw[key], 40)} plus {other} "
+        f"{schemas.short_repr(raw[other], 40)} is more than this machine's memory ({total / 2**30:.1f} GiB): "
+        "no task could ever start")
+
+
+def total_memory() -> int:
+    """Bytes of physical memory (what psutil.virtual_memory().total says, without importing it)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        import psutil
+
+        return int(psutil.virtual_memory().total)
 
 
 def _build(raw: dict[str, Any]) -> Config:
     limit = raw["memory_limit_per_agent"]
     return Config(
-        max_concurrent=raw["max_concurrent"],
-        max_parallel_tasks=raw["max_parallel_tasks"],
-        emergency_boost=raw["emergency_boost"],
+        max_concurrent=int(raw["max_concurrent"]),  # the schema's integers may be written 2.0
+        max_parallel_tasks=int(raw["max_parallel_tasks"]),
+        emergency_boost=int(raw["emergency_boost"]),
         task_timeout=float(raw["task_timeout_seconds"]),
         kill_grace=float(raw["kill_grace_seconds"]),
-        retries=raw["retries"],
+        retries=int(raw["retries"]),
         retry_backoff=float(raw["retry_backoff_seconds"]),
         memory_per_agent=parse_size(raw["memory_per_agent"]),
         memory_reserve=parse_size(raw["memory_reserve"]),
