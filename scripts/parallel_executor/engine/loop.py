@@ -17,6 +17,7 @@ from collections.abc import Callable
 from types import FrameType
 
 Action = Callable[[], None]
+MAX_WAIT = 86400.0  # select() cannot wait ~25 days or more; waking once a day is free
 
 
 class Loop:
@@ -86,7 +87,7 @@ class Loop:
     def _wait_time(self) -> float | None:
         if self._calls or self._signals:
             return 0.0
-        return max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
+        return min(MAX_WAIT, max(0.0, self.timers[0][0] - time.monotonic())) if self.timers else None
 
     def _fire_timers(self) -> None:
         now = time.monotonic()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+MAX_BYTES = 256 << 20  # a 10,000-task file is ~2 MB; /dev/zero must not be read forever
 MAX_DEPTH = 100  # far beyond any file of ours, far below Python's recursion limit
 _BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
 
@@ -77,7 +78,9 @@ def _depth_over(doc: Any, limit: int) -> bool:
 def read_text(path: Path | str) -> str:
     """The file as UTF-8 text (an optional UTF-8 BOM is dropped). Raises OSError or BadJSON."""
     with open(path, "rb") as f:
-        data = f.read()
+        data = f.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise BadJSON(f"larger than {MAX_BYTES >> 20} MiB")
     for bom, name in _BOMS.items():
         if data.startswith(bom):
             raise BadJSON(f"is {name} text; save it as UTF-8")
