@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test fuzz lint bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The fuzz suite's long profile: 10,000 task files, 3,000 state-file and 1,000 config scenarios.
+fuzz: $(STAMP)
+	PE_FUZZ=long $(PY) -m pytest -q -s tests/fuzz_test.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check scripts tests benchmarks
