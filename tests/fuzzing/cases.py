@@ -190,7 +190,7 @@ def no_live_pid(example: Example) -> None:
                 pid = int(doc)
             except (TypeError, ValueError, OverflowError):
                 return
-            if pid >= 0 and pid != SAFE_PID and psutil.pid_exists(pid):
+            if 0 <= pid < 2**31 and pid != SAFE_PID and psutil.pid_exists(pid):
                 raise RuntimeError(f"the generator planted the live pid {pid}: fix tests/fuzzing/state.py")
 
     for planted in example.files:

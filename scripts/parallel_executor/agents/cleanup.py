@@ -27,7 +27,8 @@ class Verdict(NamedTuple):
 def run_cleanup(config: Config, dry_run: bool, now: datetime | None = None) -> list[Verdict]:
     now = now or datetime.now().astimezone()
     verdicts = []
-    with registry.locked() as data:
+    # A dry run reads the registry and changes nothing; a real one holds its lock throughout.
+    with contextlib.nullcontext(registry.read()) if dry_run else registry.locked() as data:
         for kind, entries in data.items():
             for name, entry in entries.items():
                 if entry.get("status") != "active":

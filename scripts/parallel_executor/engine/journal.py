@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import secrets
@@ -24,7 +25,7 @@ from parallel_executor.system import procs
 from parallel_executor.system.fsutil import open_private, private_dir, write_atomic, write_json_atomic
 from parallel_executor.system.jsonfile import read_state, set_aside
 from parallel_executor.system.locations import results_root, runs_dir
-from parallel_executor.system.procs import engine_identity
+from parallel_executor.system.procs import PID_MAX, engine_identity
 from parallel_executor.system.timestamps import iso
 
 RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}\.[0-9]{3}-[0-9a-f]{4}")  # what new_run_id makes, matched in full
@@ -146,8 +147,9 @@ def recover_dead_runs() -> list[str]:
         if not marker.is_file() or marker.is_symlink():
             set_aside(marker, "not a run marker")  # e.g. a directory: it would stop every later run
             continue
-        if _marked_engine_alive(marker):
-            continue
+        engine = _marked_engine(marker)
+        if (engine is not None and procs.alive(*engine)) or not marker.exists():
+            continue  # alive, or it ended meanwhile
         try:
             status = read_status(marker.name)
         except UserError:
@@ -157,14 +159,19 @@ def recover_dead_runs() -> list[str]:
             status["state"] = "cancelled"
             status["reason"] = "the engine died; its tasks were ended by a later run"
             write_json_atomic(runs_dir() / marker.name / "status.json", status, fsync=True)
-        marker.unlink(missing_ok=True)
+        if engine is None:
+            set_aside(marker, "not a run marker (it names no engine)")
+        else:
+            marker.unlink(missing_ok=True)
         recovered.append(marker.name)
     return recovered
 
 
-def _marked_engine_alive(marker: Path) -> bool:
+def _marked_engine(marker: Path) -> tuple[int, float] | None:
+    """The pid and start time a marker names; None when it names none (or is gone meanwhile)."""
     try:
-        pid, started = marker.read_text().split()
-        return procs.alive(int(pid), float(started))
+        pid_text, started_text = marker.read_text().split()
+        pid, started = int(pid_text), float(started_text)
     except (OSError, ValueError):
-        return False  # gone meanwhile (the run ended), or not ours
+        return None
+    return (pid, started) if 0 < pid <= PID_MAX and math.isfinite(started) else None

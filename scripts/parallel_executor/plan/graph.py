@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from graphlib import TopologicalSorter
 
 
 def graph_problems(deps: Mapping[str, Sequence[str]], also_known: Collection[str] = ()) -> list[str]:
@@ -21,6 +22,24 @@ def graph_problems(deps: Mapping[str, Sequence[str]], also_known: Collection[str
     for component in _strongly_connected(known):
         if len(component) > 1:
             problems.append("dependency cycle: " + " -> ".join(_cycle_in(component, known)))
+    return problems
+
+
+def phase_problems(deps: Mapping[str, Sequence[str]], phase: Mapping[str, str | None],
+                   order: Mapping[str, int]) -> list[str]:
+    """Tasks that wait (directly, or through tasks without a phase) for a task of a later phase:
+    every task of an earlier phase must end before a later phase starts, so they never could.
+    `deps` must be free of cycles and unknown ids."""
+    problems = []
+    latest: dict[str, tuple[int, str] | None] = {}  # the latest-phase task each one waits for
+    for task in TopologicalSorter(deps).static_order():
+        candidates = [c for d in deps[task] if (c := latest[d]) is not None]
+        candidates += [(order[p], d) for d in deps[task] if (p := phase[d])]
+        latest[task] = max(candidates, default=None)
+        mine, later = phase[task], latest[task]
+        if mine and later and later[0] > order[mine]:
+            problems.append(f"task '{task}' (phase '{mine}') waits for '{later[1]}' of the later phase "
+                            f"'{phase[later[1]]}': phases run in order, so it could never start")
     return problems
 
 

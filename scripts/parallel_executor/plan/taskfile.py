@@ -9,7 +9,7 @@ from typing import Any
 from parallel_executor.errors import UserError
 from parallel_executor.plan import checks, schemas
 from parallel_executor.plan.config import Config
-from parallel_executor.plan.graph import graph_problems
+from parallel_executor.plan.graph import graph_problems, phase_problems
 from parallel_executor.plan.model import Priority, TaskFile, TaskSpec
 from parallel_executor.system import jsonfile
 
@@ -74,6 +74,10 @@ def load_task_file(
     merged = [{**fallback, **t} for t in valid]
     problems += graph_problems({t["id"]: t.get("blockedBy", []) for t in merged}, also_known=_ids(items))
     problems += _config_problems(merged, config)
+    if not problems and any("phase" in t for t in merged):
+        order = {p.name: i for i, p in enumerate(config.phases)}
+        problems += phase_problems({t["id"]: t.get("blockedBy", []) for t in merged},
+                                   {t["id"]: t.get("phase") for t in merged}, order)
     if problems or options:
         raise UserError([*options, *(f"{path}: {p}" for p in problems)])
     resolved: dict[str, Path] = {}  # resolving costs syscalls; tasks mostly share a cwd

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 MAX_BYTES = 256 << 20  # a 10,000-task file is ~2 MB; /dev/zero must not be read forever
 MAX_DEPTH = 100  # far beyond any file of ours, far below Python's recursion limit
+_SUSPECT = re.compile(r"(?<!\\)(?:\\\\)*\\u(?:0000|[dD][89a-fA-F])")  # how a NUL or a surrogate is written
 _BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
 
 
@@ -99,7 +101,8 @@ def read_state(path: Path, valid: Callable[[Any], bool], default: Callable[[], T
     other than a directory in the file's place (no permission, a file where a folder belongs) is the
     environment's problem, not the file's: it is raised, for the command to report."""
     try:
-        doc = read_json(path)
+        text = read_text(path)
+        doc = parse(text)
     except FileNotFoundError:
         return default()
     except IsADirectoryError:
@@ -107,11 +110,34 @@ def read_state(path: Path, valid: Callable[[Any], bool], default: Callable[[], T
     except BadJSON as e:
         why = e.message
     else:
-        if valid(doc):
+        if _SUSPECT.search(text) and _holds_bad_text(doc):
+            why = "it holds a NUL or a lone surrogate, which this engine never writes"
+        elif valid(doc):
             return doc  # type: ignore[no-any-return]
-        why = "not the shape this version writes"
+        else:
+            why = "not the shape this version writes"
     set_aside(path, why)
     return default()
+
+
+def _holds_bad_text(doc: Any) -> bool:
+    """Does any string or key hold a NUL or a lone surrogate (nothing can write it to a file or argv)?"""
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return True
+            if "\x00" in value:
+                return True
+    return False
 
 
 def set_aside(path: Path, why: str) -> Path:
@@ -122,7 +148,10 @@ def set_aside(path: Path, why: str) -> Path:
     while target.exists() or target.is_symlink():
         number += 1
         target = path.with_name(f"{path.name}.corrupt-{stamp}-{number}")
-    os.rename(path, target)
+    try:
+        os.rename(path, target)
+    except FileNotFoundError:
+        return target  # another process moved it aside (or replaced it) meanwhile
     print(f"parallel-executor: warning: {path} could not be used ({why}); moved aside to {target.name}",
           file=sys.stderr)
     return target

@@ -14,6 +14,7 @@ from typing import Protocol
 import psutil
 
 RUN_ID_VAR = "PARALLEL_RUN_ID"
+PID_MAX = 2**22  # the kernel's ceiling for pid_max: a larger number names no process
 
 
 class Child(Protocol):
@@ -177,7 +178,7 @@ def alive(pid: int, started: float | None) -> bool:
 
 def same_process(pid: int, started: float | None) -> psutil.Process | None:
     """The process pid if it is the one that started at `started`, else None."""
-    if not 0 < pid <= 2**22:  # the kernel's pid_max ceiling: anything else names no process
+    if not 0 < pid <= PID_MAX:
         return None
     try:
         process = psutil.Process(pid)
