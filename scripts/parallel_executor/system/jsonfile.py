@@ -58,7 +58,7 @@ def parse(text: str) -> Any:
         raise
     except ValueError as e:  # an integer of more digits than int() converts
         raise BadJSON(f"a number is too long ({str(e).split(':')[0]})") from None
-    if _depth_over(doc, MAX_DEPTH):
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth_over(doc, MAX_DEPTH):  # counting is cheap
         raise BadJSON(f"nested more than {MAX_DEPTH} levels deep")
     return doc
 
@@ -110,7 +110,7 @@ def read_state(path: Path, valid: Callable[[Any], bool], default: Callable[[], T
     except BadJSON as e:
         why = e.message
     else:
-        if _SUSPECT.search(text) and _holds_bad_text(doc):
+        if "\\u" in text and _SUSPECT.search(text) and _holds_bad_text(doc):
             why = "it holds a NUL or a lone surrogate, which this engine never writes"
         elif valid(doc):
             return doc  # type: ignore[no-any-return]
