@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent / "scripts" / "parallel_executor"
-LAYERS = {"system": 1, "errors": 1, "plan": 2, "agents": 3, "engine": 4, "results": 5,
-          "commands": 6, "cli": 6, "__main__": 6, "": 6}  # lowest first; "" is the package's __init__.py
+LAYERS = {"system": 1, "errors": 1, "plan": 2, "agents": 3, "engine": 4, "results": 5, "claude": 6,
+          "commands": 7, "cli": 7, "__main__": 7, "": 7}  # lowest first; "" is the package's __init__.py
 PROCESS_MODULES = ("os", "signal", "subprocess", "selectors", "psutil")  # the scheduler never imports these
 NOT_LOADED = ("psutil", "subprocess", "selectors")  # nor does importing it load these
 

@@ -163,6 +163,24 @@ def cron(action: str) -> int:
     return _call("cron", action=action)
 
 
+@cli.command("hook")
+@click.argument("check", type=click.Choice(["check-parallel"]))
+def hook_command(check: str) -> int:
+    """A Claude Code Stop hook: exit 2 with feedback when the last turn claimed parallel work that ran serially.
+
+    Reads the hook's JSON on stdin; anything it cannot read is exit 0, silently.
+    """
+    return _call("hook", check=check)
+
+
+@cli.command()
+@click.argument("action", type=click.Choice(["install", "remove", "status"]))
+@click.option("--json", "as_json", is_flag=True, help="status: print JSON.")
+def hooks(action: str, as_json: bool) -> int:
+    """Add, take out or show the `hook check-parallel` Stop hook in $CLAUDE_CONFIG_DIR/settings.json."""
+    return _call("hooks", action=action, as_json=as_json)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, dispatch, and turn every user error into one message and its exit code."""
     try:
