@@ -5,7 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test fuzz lint bench clean
+.PHONY: demo test fuzz lint bench clean install uninstall install-hooks
+
+# `make install`: the package in a venv of its own under $(CLAUDE_CONFIG_DIR)/memory, with bin/,
+# config/, the policy documents and the /parallel-execute slash command (README "Install").
+CLAUDE_CONFIG_DIR ?= $(HOME)/.claude
+INSTALLER := PYTHONPATH="$(CURDIR)/scripts" CLAUDE_CONFIG_DIR="$(CLAUDE_CONFIG_DIR)" \
+	$(PYTHON) -m parallel_executor.claude.install
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +22,17 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	cd examples/demo && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" CLAUDE_CONFIG_DIR="$(CURDIR)/examples/demo/.claude" \
 		../../bin/parallel-executor.sh tasks.json -j 4
+	@echo "The command: $(CURDIR)/$(VENV)/bin/parallel-executor (or $(CURDIR)/bin/parallel-executor), e.g." \
+		"CLAUDE_CONFIG_DIR=$(CURDIR)/examples/demo/.claude $(VENV)/bin/parallel-executor history"
+
+install:
+	$(INSTALLER) install --python "$(PYTHON)"
+
+uninstall:
+	$(INSTALLER) uninstall
+
+install-hooks:
+	CLAUDE_CONFIG_DIR="$(CLAUDE_CONFIG_DIR)" "$(CLAUDE_CONFIG_DIR)/memory/bin/parallel-executor" hooks install
 
 test: $(STAMP)
 	$(PY) -m pytest -q

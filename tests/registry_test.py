@@ -50,6 +50,11 @@ def registry_doc(home: Path) -> dict[str, Any]:
     return json.loads((home / "memory" / "temp" / "temp-skills-registry.json").read_text())  # type: ignore
 
 
+def entries(home: Path, kind: str = "skill") -> dict[str, dict[str, Any]]:
+    """The registry's entries of one kind by name, read as the seed's scripts read it."""
+    return {e["name"]: e for e in registry_doc(home)[f"temporary_{kind}s"]}
+
+
 def test_skill_and_agent_files_are_created_once_and_counted(home: Path, tasks_file: Callable[..., Path]) -> None:
     path = tasks_file([skill_task("a"), skill_task("b"),
                        {"id": "c", "command": ["true"], "required_agent": "reviewer",
@@ -64,8 +69,13 @@ def test_skill_and_agent_files_are_created_once_and_counted(home: Path, tasks_fi
     assert agent.startswith('---\nname: reviewer\ndescription: "Reviews code"\ntools: Read, Grep\n---')
     assert engine("run", path).returncode == 0
     doc = registry_doc(home)
-    assert doc["skill"]["pdf-tools"]["usage_count"] == 4 and doc["agent"]["reviewer"]["usage_count"] == 2
-    assert doc["skill"]["pdf-tools"]["in_use_by"] == {}
+    assert set(doc) == {"temporary_skills", "temporary_agents"}
+    skills, agents = entries(home), entries(home, "agent")
+    assert skills["pdf-tools"]["usage_count"] == 4 and agents["reviewer"]["usage_count"] == 2
+    assert skills["pdf-tools"]["in_use_by"] == {}
+    seed_fields = {"name", "created", "created_by", "usage_count", "last_used", "status", "keep_reason",
+                   "delete_reason", "user_marked_useful"}
+    assert all(seed_fields <= set(e) for e in [*doc["temporary_skills"], *doc["temporary_agents"]])
 
 
 def test_hand_made_skill_is_used_never_touched(home: Path, tasks_file: Callable[..., Path]) -> None:
@@ -74,7 +84,7 @@ def test_hand_made_skill_is_used_never_touched(home: Path, tasks_file: Callable[
     mine.write_text("---\nname: pdf-tools\ndescription: mine\n---\nhand made\n")
     assert engine("run", tasks_file([skill_task("a")])).returncode == 0
     assert mine.read_text().endswith("hand made\n")
-    assert "pdf-tools" not in registry_doc(home)["skill"]
+    assert "pdf-tools" not in entries(home)
     assert engine("cleanup").returncode == 0 and mine.exists()
 
 
@@ -84,14 +94,14 @@ def test_concurrent_runs_lose_no_update(home: Path, tasks_file: Callable[..., Pa
                              stderr=subprocess.PIPE) for _ in range(6)]
     for run in runs:
         assert run.wait(timeout=120) == 0
-    assert registry_doc(home)["skill"]["pdf-tools"]["usage_count"] == 30
+    assert entries(home)["pdf-tools"]["usage_count"] == 30
 
 
 def age(home: Path, name: str, days: float, uses: int) -> None:
     path = home / "memory" / "temp" / "temp-skills-registry.json"
     doc = json.loads(path.read_text())
     old = (datetime.now().astimezone() - timedelta(days=days)).isoformat()
-    doc["skill"][name].update(created=old, last_used=old, usage_count=uses)
+    next(e for e in doc["temporary_skills"] if e["name"] == name).update(created=old, last_used=old, usage_count=uses)
     path.write_text(json.dumps(doc))
 
 
@@ -108,7 +118,7 @@ def test_cleanup_deletes_by_policy_but_never_what_a_live_run_uses(home: Path, ta
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
-        while not registry_doc(home)["skill"]["busy-one"].get("in_use_by"):
+        while not entries(home)["busy-one"].get("in_use_by"):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         age(home, "busy-one", 40, 1)  # the live run counted a use: make it look stale again
@@ -121,7 +131,7 @@ def test_cleanup_deletes_by_policy_but_never_what_a_live_run_uses(home: Path, ta
         assert verdicts["old-one"]["reason"] == "unused for 40 days (delete from 30)"
         assert not (home / "skills" / "old-one").exists()
         assert (home / "skills" / "busy-one" / "SKILL.md").exists()
-        entry = registry_doc(home)["skill"]["old-one"]
+        entry = entries(home)["old-one"]
         assert entry["status"] == "deleted" and entry["delete_reason"].startswith("unused for 40 days")
     finally:
         gate.touch()
@@ -164,3 +174,35 @@ def test_cleanup_script_logs(home: Path) -> None:
     assert subprocess.run([str(script)], timeout=60).returncode == 0
     log = (home / "memory" / "logs" / "temp-resource-cleanup.log").read_text()
     assert "cleanup" in log and "== exit 0" in log
+
+
+def test_an_old_shape_registry_is_read_and_rewritten_in_the_seeds(home: Path, tasks_file: Callable[..., Path]) -> None:
+    assert engine("run", tasks_file([skill_task("a")])).returncode == 0
+    path = home / "memory" / "temp" / "temp-skills-registry.json"
+    entry = entries(home)["pdf-tools"]
+    made_by_hand = {"name": "hand-one", "created": entry["created"], "created_by": "someone", "usage_count": 5,
+                    "last_used": None, "status": "active", "keep_reason": None, "delete_reason": None,
+                    "user_marked_useful": True}
+    path.write_text(json.dumps({"skill": {"pdf-tools": entry}, "agent": {}}))  # this project's old shape
+    listed = json.loads(engine("registry", "list", "--json").stdout)
+    assert [e["name"] for e in listed] == ["pdf-tools"]
+    doc = registry_doc(home)
+    assert set(doc) == {"temporary_skills", "temporary_agents"} and doc["temporary_agents"] == []
+    assert doc["temporary_skills"] == [entry]
+    assert not list(path.parent.glob("*.corrupt-*"))  # migrated, not set aside
+    # Concurrent runs on an old-shape registry: one migrates under the lock, none loses a use.
+    path.write_text(json.dumps({"skill": {"pdf-tools": entry}}))
+    many = tasks_file([skill_task(f"t{i}") for i in range(3)], name="many.json")
+    runs = [subprocess.Popen([*ENGINE, "run", "--quiet", str(many)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE) for _ in range(4)]
+    assert [run.wait(timeout=120) for run in runs] == [0] * 4
+    assert entries(home)["pdf-tools"]["usage_count"] == entry["usage_count"] + 12
+    # An entry the seed's scripts wrote (no type, path or sha256) is read and kept.
+    doc = registry_doc(home)
+    doc["temporary_skills"].append(made_by_hand)
+    path.write_text(json.dumps(doc))
+    assert engine("cleanup").returncode == 0
+    kept = entries(home)["hand-one"]
+    assert kept["status"] == "active" and kept["usage_count"] == 5
+    assert kept["keep_reason"] == "used 5 times (keep from 3)"
+    assert not list(path.parent.glob("*.corrupt-*"))

@@ -46,7 +46,7 @@ def test_a_truncated_registry_is_moved_aside_not_reset(home: Path, tasks_file: C
     done = engine("run", tasks_file([{"id": "a", "command": ["true"], "required_skill": "lint-rules"}]), "-q")
     assert done.returncode == 0 and "moved aside" in clean(done)
     assert [p.read_text() for p in aside(registry)] == ['{"skill": {"x": {"name": "x", "us']
-    assert "lint-rules" in json.loads(registry.read_text())["skill"]
+    assert [e["name"] for e in json.loads(registry.read_text())["temporary_skills"]] == ["lint-rules"]
 
 
 @pytest.mark.parametrize("content", ["{}", '{"run_id": "x", "pid": -1, "task_file": "t", "started": null, '

@@ -55,7 +55,8 @@ WRONG_OBJECTS: dict[str, list[Any]] = {
     "locks": [{"locks": "x"}, {"locks": [1]}, {"locks": [{"pid": "x"}]}],
     "stats": [{"counts": []}, {"counts": {"total_parallel_executions": "x"}}],
     "durations": [{"id:t": "x"}, {"id:t": [None]}, {"id:t": {}}, {"id:t": [[]]}],
-    "registry": [],
+    "registry": [{"temporary_skills": {}}, {"temporary_skills": [1]}, {"temporary_agents": "x"}, {"skill": []},
+                 {"temporary_skills": [], "skill": {}}],
 }
 WRONG_FIELD_VALUES: list[Any] = [None, True, "x", "", -1, 1.5, [], {}, ["x"], {"a": 1}, Raw("NaN"), HUGE_INT,
                                  "2024-13-45T99:99:99", "\ud800", 10**30]
@@ -125,11 +126,11 @@ def specimens() -> dict[str, bytes]:
 
 _STAMP = "2024-01-01T00:00:00.000+00:00"
 FALLBACK: dict[str, bytes] = {
-    "registry": _json_specimen(json.dumps({"skill": {SKILL: {
+    "registry": _json_specimen(json.dumps({"temporary_skills": [{
         "name": SKILL, "type": "skill", "path": f"{ROOT_MARK}/claude/skills/{SKILL}/SKILL.md", "created": _STAMP,
         "created_by": f"{RUN_MARK}/t", "usage_count": 1, "last_used": _STAMP, "status": "active", "keep_reason": None,
-        "delete_reason": None, "user_marked_useful": False, "sha256": "0" * 64, "in_use_by": {}}},
-    "agent": {}}).encode()),
+        "delete_reason": None, "user_marked_useful": False, "sha256": "0" * 64, "in_use_by": {}}],
+        "temporary_agents": []}).encode()),
     "stats": _json_specimen(json.dumps({
         "total_parallel_executions": 1, "total_tasks_parallelized": 1, "average_speedup": 0.9,
         "total_time_saved_minutes": 0.0, "temp_skills_created": 1, "temp_skills_kept": 1, "temp_agents_created": 0,

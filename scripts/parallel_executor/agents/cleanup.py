@@ -28,12 +28,12 @@ def run_cleanup(config: Config, dry_run: bool, now: datetime | None = None) -> l
     now = now or datetime.now().astimezone()
     verdicts = []
     # A dry run reads the registry and changes nothing; a real one holds its lock throughout.
-    with contextlib.nullcontext(registry.read()) if dry_run else registry.locked() as data:
+    with contextlib.nullcontext(registry.read(rewrite_old=False)) if dry_run else registry.locked() as data:
         for kind, entries in data.items():
             for name, entry in entries.items():
                 if entry.get("status") != "active":
                     continue
-                decision = _judge(kind, entry, now, config)
+                decision = _judge(kind, entry, now, config, data)
                 verdicts.append(Verdict(name, kind, *decision))
                 if dry_run:
                     continue
@@ -45,22 +45,24 @@ def run_cleanup(config: Config, dry_run: bool, now: datetime | None = None) -> l
     return verdicts
 
 
-def _judge(kind: str, entry: dict[str, Any], now: datetime, config: Config) -> Decision:
+def _judge(kind: str, entry: dict[str, Any], now: datetime, config: Config, data: registry.Registry) -> Decision:
     users = registry.live_users(entry)
     if users:
         return Decision("keep", f"in use by run {', '.join(users)}")
+    if not entry.get("path"):
+        return Decision("keep", "no file recorded for it")
     path = Path(entry["path"])
     if registry.digest(path) != entry.get("sha256"):
         return Decision("keep", "changed or removed by hand: no longer treated as temporary")
-    return decide(entry, now, config.temp_resources, _redundant_with(kind, entry["name"], path))
+    return decide(entry, now, config.temp_resources, _redundant_with(kind, entry["name"], path, data))
 
 
-def _redundant_with(kind: str, name: str, path: Path) -> str | None:
+def _redundant_with(kind: str, name: str, path: Path, data: registry.Registry) -> str | None:
     """A hand-made skill/agent with the same description makes this temporary one redundant."""
     mine = _description_of(path)
     home = claude_home()
     others = home.glob("skills/*/SKILL.md") if kind == "skill" else home.glob("agents/*.md")
-    temporary = {Path(e["path"]) for e in registry.read()[kind].values() if e.get("status") == "active"}
+    temporary = {Path(e["path"]) for e in data[kind].values() if e.get("status") == "active" and e.get("path")}
     for other in others:
         if other != path and other not in temporary and mine and _description_of(other) == mine:
             return f"{kind} '{other.parent.name if kind == 'skill' else other.stem}'"

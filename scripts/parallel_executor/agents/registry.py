@@ -2,6 +2,9 @@
 
 The registry (memory/temp/temp-skills-registry.json) is shared by concurrent runs: every change
 is a read-modify-write under a file lock, written atomically with fsync, so no update is lost.
+On disk it has the seed's shape, `{"temporary_skills": [entry, ...], "temporary_agents": [...]}`;
+in memory it is a dict by kind and name. A registry in this project's old shape
+(`{"skill": {name: entry}, "agent": {...}}`) is read and rewritten in the seed's, under the lock.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +29,8 @@ from parallel_executor.system.locations import claude_home, temp_dir
 
 Registry = dict[str, dict[str, dict[str, Any]]]  # kind ("skill"/"agent") -> name -> entry
 KINDS = ("skill", "agent")
+LISTS = {"skill": "temporary_skills", "agent": "temporary_agents"}  # the file's keys (the seed's)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
 
 
 def registry_path() -> Path:
@@ -33,25 +39,51 @@ def registry_path() -> Path:
 
 @contextlib.contextmanager
 def locked() -> Iterator[Registry]:
-    """The registry, to read and change; written back when the block ends without error."""
+    """The registry, to read and change; written back (in the seed's shape) when the block ends without error."""
     path = registry_path()
     private_dir(path.parent)
     with FileLock(str(path) + ".lock", timeout=60):
-        data = _load(path)
-        for kind in KINDS:
-            data.setdefault(kind, {})
+        doc = _load(path)
+        data = from_doc(doc)
         yield data
-        write_json_atomic(path, data, fsync=True)
+        write_json_atomic(path, to_doc(data, doc), fsync=True)
 
 
-def read() -> Registry:
-    data = _load(registry_path())
-    return {kind: data.get(kind, {}) for kind in KINDS}
+def read(rewrite_old: bool = True) -> Registry:
+    """The registry as it is; one in the old shape is rewritten in the seed's (unless rewrite_old is False)."""
+    doc = _load(registry_path())
+    if rewrite_old and is_old_shape(doc):
+        with locked() as data:  # read again under the lock: another process may have changed it
+            return data
+    return from_doc(doc)
 
 
-def _load(path: Path) -> Registry:
-    data: Registry = read_state(path, lambda doc: schemas.is_valid("registry", doc), dict)
+def is_old_shape(doc: dict[str, Any]) -> bool:
+    return any(kind in doc for kind in KINDS)
+
+
+def from_doc(doc: dict[str, Any]) -> Registry:
+    """Entries by kind and name, from either shape (the schema has checked it)."""
+    data: Registry = {kind: {} for kind in KINDS}
+    for kind in KINDS:
+        entries = list(doc.get(kind, {}).values()) if is_old_shape(doc) else doc.get(LISTS[kind], [])
+        for entry in entries:
+            entry.setdefault("type", kind)
+            if "path" not in entry and _NAME.match(entry["name"]):  # an entry the seed's scripts wrote
+                entry["path"] = str(resource_file(kind, entry["name"]))
+            data[kind][entry["name"]] = entry
     return data
+
+
+def to_doc(data: Registry, old: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The seed's shape; other top-level keys of the file read are kept."""
+    rest = {k: v for k, v in (old or {}).items() if k not in KINDS and k not in LISTS.values()}
+    return {**rest, **{LISTS[kind]: list(data[kind].values()) for kind in KINDS}}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = read_state(path, lambda doc: schemas.is_valid("registry", doc), dict)
+    return doc
 
 
 def resource_file(kind: str, name: str) -> Path:

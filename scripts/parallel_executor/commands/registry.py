@@ -17,8 +17,8 @@ def main(action: str, name: str | None, as_json: bool) -> int:
         else:
             from tabulate import tabulate
 
-            rows = [(e["name"], e["type"], e["status"], e["usage_count"], e["last_used"] or "-", e["created_by"])
-                    for e in entries]
+            rows = [(e["name"], e["type"], e["status"], e["usage_count"], e.get("last_used") or "-",
+                     e.get("created_by") or "-") for e in entries]
             click.echo(tabulate(rows, headers=["name", "type", "status", "uses", "last used", "created by"])
                        if rows else "no temporary skills or agents")
         return 0
