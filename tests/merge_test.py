@@ -39,11 +39,17 @@ def test_testing_results_from_pytest_junit_and_maven(home: Path, tasks_file: Cal
     assert code == 1  # one suite has a failing test
     testing = summary["merged"]["testing"]
     assert testing["strategy"] == "aggregate_results"
-    assert {k: testing["tasks"][k]["passed"] for k in ("line", "junit", "mvn", "data")} == {
+    assert testing["tasks"] == ["line", "junit", "mvn", "data"]
+    details = testing["details"]
+    assert {k: details[k]["passed"] for k in ("line", "junit", "mvn", "data")} == {
         "line": 3, "junit": 3, "mvn": 3, "data": 4}
-    assert testing["tasks"]["line"]["failed"] == 1 and testing["tasks"]["mvn"]["failed"] == 2
-    assert (testing["tests"], testing["passed"], testing["failed"], testing["skipped"]) == (19, 13, 3, 3)
-    assert testing["pass_rate"] == round(13 / 19, 4) and testing["all_succeeded"] is False
+    # PRODUCT §9: `failed` does not include `errors`; skips do not lower the pass rate.
+    assert details["line"]["failed"] == 1 and (details["mvn"]["failed"], details["mvn"]["errors"]) == (1, 1)
+    assert details["line"]["failing_tests"] == ["test_x.py::test_bad_0"]
+    assert details["junit"]["failing_tests"] == [] and details["junit"]["total_tests"] == 3
+    assert [testing[k] for k in ("total_tests", "passed", "failed", "errors", "skipped")] == [19, 13, 2, 1, 3]
+    assert testing["pass_rate"] == round(13 / 16, 4) and testing["status"] == "partial"
+    assert testing["all_succeeded"] is False
     on_disk = json.loads((Path(summary["results_dir"]) / "merged.json").read_text())
     assert on_disk == summary["merged"]
 
@@ -65,12 +71,13 @@ def test_search_services_and_default(home: Path, tasks_file: Callable[..., Path]
     code, summary = run_json(tasks_file(tasks), cwd=tmp_path)
     assert code == 0
     search = summary["merged"]["search"]
-    assert [(r["key"], r["score"], r["found"]) for r in search["results"]] == [
+    assert [(r["path"], r["score"], r["found"]) for r in search["results"]] == [
         ("a.py", 0.9, 1), ("b.py", 0.7, 2), ("c.py", 0.5, 1)]
-    assert search["duplicates_removed"] == 1
+    assert (search["total_found"], search["unique"], search["duplicates_removed"]) == (4, 3, 1)
     services = summary["merged"]["service_creation"]
-    assert services["all_succeeded"] and services["created"] == ["auth", "users"]
-    assert services["files"] == ["auth/Dockerfile", "auth/app.py", "users/app.py"]
+    assert services["status"] == "success" and services["created_services"] == ["auth", "users"]
+    assert services["created_files"] == ["auth/Dockerfile", "auth/app.py", "users/app.py"]
+    assert services["total_files"] == 3 and services["errors"] == {}
     assert summary["merged"]["default"] == {"strategy": "default", "tasks": ["misc"], "all_succeeded": True,
                                             "statuses": {"success": 1}, "errors": {}}
 
@@ -85,5 +92,6 @@ def test_a_failing_strategy_keeps_the_individual_results() -> None:
 
 def test_summary_lines() -> None:
     doc = {"id": "t", "output": "...\n===== 2 failed, 10 passed, 1 skipped, 1 error in 3.2s =====\n"}
-    assert merge.test_counts(doc, "/") == {"tests": 14, "passed": 10, "failed": 3, "skipped": 1}
+    assert merge.test_counts(doc, "/") == {"total_tests": 14, "passed": 10, "failed": 2, "errors": 1, "skipped": 1,
+                                           "failing_tests": []}
     assert merge.test_counts({"id": "t", "output": "no summary"}, "/") is None

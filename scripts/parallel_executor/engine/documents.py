@@ -60,7 +60,7 @@ def row(t: TaskRun) -> dict[str, Any]:
 def result_doc(task: TaskRun) -> dict[str, Any]:
     spec, outcome, files = task.spec, task.outcome, task.files
     return {
-        "id": spec.id, "subject": spec.subject, "type": spec.type, "runner": spec.runner,
+        "task_id": spec.id, "id": spec.id, "subject": spec.subject, "type": spec.type, "runner": spec.runner,
         "subagent": spec.subagent, "status": task.status.value, "attempts": task.attempts,
         "exit_code": task.exit_code, "start_time": iso(task.start), "end_time": iso(task.end),
         "duration": round(task.busy, 6), "error": task.error, "reason": task.reason,

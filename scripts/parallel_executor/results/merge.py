@@ -19,7 +19,7 @@ from typing import Any
 from parallel_executor.system.jsonfile import read_json
 
 Doc = dict[str, Any]
-_PYTEST = re.compile(r"(\d+) (passed|failed|skipped|errors?)")
+_PYTEST = re.compile(r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?)\b")
 _MAVEN = re.compile(r"Tests run:\s*(\d+),\s*Failures:\s*(\d+),\s*Errors:\s*(\d+),\s*Skipped:\s*(\d+)")
 
 
@@ -31,43 +31,69 @@ def _errors(docs: Sequence[Doc]) -> dict[str, str]:
     return {d["id"]: d.get("error") or d["status"] for d in docs if d["status"] != "success"}
 
 
+def _status(ok: bool) -> str:
+    return "success" if ok else "partial"
+
+
 def aggregate_status(docs: Sequence[Doc]) -> Doc:
-    files = sorted({f for d in docs for f in (d.get("data") or {}).get("files", [])})
-    return {"all_succeeded": _all_ok(docs), "created": [d["id"] for d in docs if d["status"] == "success"],
-            "files": files, "errors": _errors(docs)}
+    files = sorted({f for d in docs for f in _data(d).get("files", []) if isinstance(f, str)})
+    services = [str(_data(d).get("service_name") or d["id"]) for d in docs if d["status"] == "success"]
+    return {"status": _status(_all_ok(docs)), "created_services": services, "created_files": files,
+            "total_files": len(files), "errors": _errors(docs), "all_succeeded": _all_ok(docs)}
 
 
-def test_counts(doc: Doc, cwd: str) -> dict[str, int] | None:
+def _data(doc: Doc) -> dict[str, Any]:
+    data = doc.get("data")
+    return data if isinstance(data, dict) else {}
+
+
+_KINDS = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
+_FAILING_LINE = re.compile(r"^(?:FAILED|ERROR) (\S+::\S+)", re.MULTILINE)
+
+
+def _counts(failing: list[str], total: int | None = None, **found: int) -> dict[str, Any]:
+    """The seed's per-task counts: total_tests = passed + failed + errors + skipped (+ xfailed, xpassed)."""
+    counts = {k: found.get(k, 0) for k in _KINDS if k in ("passed", "failed", "errors", "skipped") or found.get(k)}
+    return {"total_tests": total if total is not None else sum(counts.values()), **counts, "failing_tests": failing}
+
+
+def test_counts(doc: Doc, cwd: str) -> dict[str, Any] | None:
     """Counts from the structured result, else JUnit XML artifacts, else a summary line of the output."""
-    data = doc.get("data") or {}
-    if isinstance(data, dict) and "passed" in data:
-        passed, failed, skipped = (int(data.get(k, 0)) for k in ("passed", "failed", "skipped"))
-        return {"tests": int(data.get("tests", passed + failed + skipped)), "passed": passed, "failed": failed,
-                "skipped": skipped}
+    data = _data(doc)
+    if any(isinstance(data.get(k), int) for k in ("passed", "failed", "test_count", "tests")):
+        found = {k: int(data[k]) for k in _KINDS if isinstance(data.get(k), (int, float))}
+        if "errors" not in found and isinstance(data.get("error"), int):
+            found["errors"] = data["error"]
+        total = data.get("test_count", data.get("tests"))
+        failing = data.get("failing_tests") or data.get("failures")
+        return _counts([str(t) for t in failing] if isinstance(failing, list) else [],
+                       int(total) if isinstance(total, int) else None, **found)
     reports = [f for pattern in doc.get("artifacts", []) for f in sorted(glob.glob(os.path.join(cwd, pattern),
                                                                                   recursive=True))]
     if reports:
         totals = Counter[str]()
+        failing = []
         for report in reports:
             root = ET.parse(report).getroot()
             for suite in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
                 for key in ("tests", "failures", "errors", "skipped"):
                     totals[key] += int(suite.get(key, 0))
-        failed = totals["failures"] + totals["errors"]
-        return {"tests": totals["tests"], "passed": totals["tests"] - failed - totals["skipped"], "failed": failed,
-                "skipped": totals["skipped"]}
+                for case in suite.iter("testcase"):
+                    if case.find("failure") is not None or case.find("error") is not None:
+                        failing.append("::".join(p for p in (case.get("classname"), case.get("name")) if p))
+        return _counts(failing, totals["tests"], passed=totals["tests"] - totals["failures"] - totals["errors"]
+                       - totals["skipped"], failed=totals["failures"], errors=totals["errors"],
+                       skipped=totals["skipped"])
     text = f"{doc.get('output') or ''}\n{doc.get('stderr') or ''}"
     maven = _MAVEN.findall(text)
     if maven:
         run, failures, errors, skipped = (int(x) for x in maven[-1])
-        return {"tests": run, "passed": run - failures - errors - skipped, "failed": failures + errors,
-                "skipped": skipped}
+        return _counts([], run, passed=run - failures - errors - skipped, failed=failures, errors=errors,
+                       skipped=skipped)
     for line in reversed(text.splitlines()):
-        counts = {kind.rstrip("s") if kind.startswith("error") else kind: int(n) for n, kind in _PYTEST.findall(line)}
-        if "passed" in counts or "failed" in counts:
-            failed = counts.get("failed", 0) + counts.get("error", 0)
-            passed, skipped = counts.get("passed", 0), counts.get("skipped", 0)
-            return {"tests": passed + failed + skipped, "passed": passed, "failed": failed, "skipped": skipped}
+        counts = {"errors" if kind.startswith("error") else kind: int(n) for n, kind in _PYTEST.findall(line)}
+        if counts.keys() & {"passed", "failed", "errors"}:
+            return _counts(_FAILING_LINE.findall(text), **counts)
     return None
 
 
@@ -77,11 +103,14 @@ def aggregate_results(docs: Sequence[Doc], cwds: Mapping[str, str]) -> Doc:
     for doc in docs:
         counts = test_counts(doc, cwds[doc["id"]])
         details[doc["id"]] = {"status": doc["status"], **(counts or {"counts": "not found"})}
-        totals.update(counts or {})
-    tests = totals["tests"]
-    return {"all_succeeded": _all_ok(docs), "tests": tests, "passed": totals["passed"], "failed": totals["failed"],
-            "skipped": totals["skipped"], "pass_rate": round(totals["passed"] / tests, 4) if tests else None,
-            "tasks": details}
+        totals.update({k: v for k, v in (counts or {}).items() if isinstance(v, int)})
+    ran = totals["passed"] + totals["failed"] + totals["errors"]
+    # A task that failed is never a pass, even with no counts to read; nor is a failing test in a task that exited 0.
+    ok = _all_ok(docs) and totals["failed"] + totals["errors"] == 0
+    return {"status": _status(ok), "total_tests": totals["total_tests"],
+            **{k: totals[k] for k in _KINDS if k in ("passed", "failed", "errors", "skipped") or totals[k]},
+            "pass_rate": round(totals["passed"] / ran, 4) if ran else None, "details": details,
+            "all_succeeded": _all_ok(docs)}
 
 
 def concatenate(docs: Sequence[Doc]) -> Doc:
@@ -99,21 +128,23 @@ def concatenate(docs: Sequence[Doc]) -> Doc:
 
 
 def deduplicate_rank(docs: Sequence[Doc]) -> Doc:
-    best: dict[str, Doc] = {}
+    """Unique items, each itself (its own fields at the top level) plus how often it was found."""
+    best: dict[str, tuple[float, Any]] = {}
     seen = Counter[str]()
-    total = 0
     for doc in docs:
-        data = doc.get("data") or {}
-        for item in (data.get("results") or data.get("items") or []) if isinstance(data, dict) else []:
+        data = _data(doc)
+        for item in data.get("results") or data.get("items") or []:
             key = str(item.get("id") or item.get("path") or item.get("name") or json.dumps(item, sort_keys=True)) \
                 if isinstance(item, dict) else str(item)
-            total += 1
             seen[key] += 1
             score = float(item.get("score", 0)) if isinstance(item, dict) else 0.0
-            if key not in best or score > best[key]["score"]:
-                best[key] = {"key": key, "score": score, "item": item}
-    ranked = sorted(best.values(), key=lambda r: (-r["score"], -seen[r["key"]], r["key"]))
-    return {"results": [{**r, "found": seen[r["key"]]} for r in ranked], "duplicates_removed": total - len(best),
+            if key not in best or score > best[key][0]:
+                best[key] = (score, item)
+    ranked = sorted(best, key=lambda k: (-best[k][0], -seen[k], k))
+    results = [{**(best[k][1] if isinstance(best[k][1], dict) else {"item": best[k][1]}),
+                "found": seen[k], "frequency": seen[k]} for k in ranked]
+    total = sum(seen.values())
+    return {"results": results, "total_found": total, "unique": len(best), "duplicates_removed": total - len(best),
             "errors": _errors(docs)}
 
 
