@@ -97,3 +97,18 @@ def test_install_run_without_the_checkout_reinstall_and_uninstall(tmp_path: Path
     assert crontab.read_text() == "0 1 * * * backup.sh\n"
     if hooks:
         assert "check-parallel" not in (home / "settings.json").read_text()
+
+
+def test_checkout_bin_scripts_pass_every_subcommand_on(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "tasks.json").write_text(json.dumps(TWO_TASKS))
+
+    def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(ROOT / "bin" / script), *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=60)
+
+    assert run("parallel-executor.sh", "validate", "tasks.json").returncode == 0
+    assert run("parallel-executor.sh", "history").stdout.strip() == "No runs yet"
+    assert run("parallel-executor.sh", "tasks.json", "--quiet").returncode == 0  # a task file: `run`
+    assert "tasks.json" in run("parallel-executor", "history").stdout
+    assert "Commands:" in run("parallel-executor.sh").stdout
+    assert run("parallel-executor", "cron", "status").returncode == 0
