@@ -128,6 +128,16 @@ def history(as_json: bool, limit: int) -> int:
     return _call("history", as_json=as_json, limit=limit)
 
 
+@cli.command()
+@click.argument("task_id")
+@click.option("--run", "run_id", help="The run [default: the latest run that has TASK_ID].")
+@click.option("--stderr", is_flag=True, help="Its stderr instead of its stdout.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing what it writes until it ends.")
+def logs(task_id: str, run_id: str | None, stderr: bool, follow: bool) -> int:
+    """Print TASK_ID's whole output (its last attempt), or follow it while it runs."""
+    return _call("logs", task_id=task_id, run_id=run_id, stderr=stderr, follow=follow)
+
+
 @cli.command("registry")
 @click.argument("action", type=click.Choice(["list", "show", "mark-useful"]))
 @click.argument("name", required=False)

@@ -1,0 +1,75 @@
+"""`logs TASK_ID [--run RUN_ID] [--stderr] [-f/--follow]`: a task's whole output (its last attempt)."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from parallel_executor.engine.journal import read_status, run_ids
+from parallel_executor.errors import EXIT_OK, UserError
+from parallel_executor.system.locations import results_root
+
+TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+POLL = 0.2  # seconds between looks at a followed file and its run's status
+FINISHED = {"success", "failed", "timeout", "skipped", "not needed", "cancelled"}
+
+
+def main(task_id: str, run_id: str | None, stderr: bool, follow: bool) -> int:
+    if not TASK_ID.fullmatch(task_id):
+        raise UserError(f"'{task_id}' is not a task id")
+    run_id = run_id or _latest_with(task_id)
+    doc = read_status(run_id)
+    if _task(doc, task_id) is None:
+        raise UserError(f"run {run_id} has no task '{task_id}'")
+    path = Path(doc.get("results_dir") or results_root() / run_id) / f"{task_id}.{'stderr' if stderr else 'stdout'}"
+    offset = _copy(path, 0)
+    while follow and not _ended(run_id, task_id):
+        time.sleep(POLL)
+        offset = _copy(path, offset)
+    if follow:
+        _copy(path, offset)  # what it wrote as it ended
+    elif not path.exists():
+        print(f"parallel-executor: task '{task_id}' of run {run_id} has no output yet", file=sys.stderr)
+    return EXIT_OK
+
+
+def _latest_with(task_id: str) -> str:
+    for run_id in run_ids():
+        try:
+            if _task(read_status(run_id), task_id) is not None:
+                return run_id
+        except UserError:
+            continue
+    raise UserError(f"no run has a task '{task_id}'")
+
+
+def _task(doc: dict[str, Any], task_id: str) -> dict[str, Any] | None:
+    return next((t for t in doc["tasks"] if t["id"] == task_id), None)
+
+
+def _ended(run_id: str, task_id: str) -> bool:
+    doc = read_status(run_id)
+    task = _task(doc, task_id)
+    return doc["state"] != "running" or task is None or task["status"] in FINISHED
+
+
+def _copy(path: Path, offset: int) -> int:
+    """Write what the file holds past offset to stdout; the new offset (0 again if it was truncated:
+    a retry starts its output afresh)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return offset
+    with os.fdopen(fd, "rb") as f:
+        if os.fstat(fd).st_size < offset:
+            offset = 0
+        f.seek(offset)
+        while chunk := f.read(1 << 16):
+            sys.stdout.buffer.write(chunk)
+            offset += len(chunk)
+    sys.stdout.buffer.flush()
+    return offset
