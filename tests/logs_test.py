@@ -24,7 +24,7 @@ def test_logs_prints_the_whole_output_of_the_latest_run(home: Path, tasks_file: 
 
 
 def test_logs_refuses_what_names_no_task(home: Path, tasks_file: Callable[..., Path]) -> None:
-    code, first = run_json(tasks_file([{"id": "a", "command": ["true"]}]))
+    _, first = run_json(tasks_file([{"id": "a", "command": ["true"]}]))
     for args in (["../a"], ["b"], ["b", "--run", first["run_id"]], ["a", "--run", "../x"]):
         done = engine("logs", *args)
         assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.startswith("parallel-executor:")
