@@ -68,6 +68,7 @@ def test_install_run_without_the_checkout_reinstall_and_uninstall(tmp_path: Path
     assert ran.returncode == 0, ran.stderr
     assert "first" in installed(home, "status", env=env).stdout
     assert "tasks.json" in installed(home, "history", env=env).stdout
+    assert installed(home, "logs", "second", env=env).stdout == "two\n"
     assert installed(home, "cron", "install", env=env, script="parallel-executor").returncode == 0
     [line] = [line for line in crontab.read_text().splitlines() if "temp-resource-cleanup" in line]
     assert f"{memory.resolve()}/bin/temp-resource-cleanup.sh" in line and f"CLAUDE_CONFIG_DIR={home}" in line
