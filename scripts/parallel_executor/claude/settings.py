@@ -11,14 +11,13 @@ import json
 import shlex
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
 from parallel_executor.errors import UserError
-from parallel_executor.system.fsutil import private_dir, write_atomic
+from parallel_executor.system.fsutil import free_name, private_dir, write_atomic
 from parallel_executor.system.jsonfile import BadJSON, parse, read_text
 from parallel_executor.system.locations import claude_home
 
@@ -115,11 +114,7 @@ def change(install: bool) -> tuple[bool, Path, Path | None]:
             return False, path, None
         backup = None
         if path.exists():
-            backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
-            number = 1
-            while backup.exists():
-                number += 1
-                backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}-{number}")
+            backup = free_name(path, "bak")
             shutil.copy2(path, backup)
         write_atomic(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
         return True, path, backup

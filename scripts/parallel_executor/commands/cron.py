@@ -30,12 +30,13 @@ def main(action: str) -> int:
     if action == "status":
         click.echo(ours[0] if ours else "not installed")
         return 0
+    done = "removed the daily cleanup"
     if action == "install":
         script = cleanup_script()
         home = _cron_quote(str(claude_home().resolve()))
         lines.append(f"17 3 * * * CLAUDE_CONFIG_DIR={home} {_cron_quote(str(script))} {MARK}")
+        done = f"installed the daily cleanup ({script})"
     _write("\n".join(lines) + "\n" if lines else "")
-    done = f"installed the daily cleanup ({cleanup_script()})" if action == "install" else "removed the daily cleanup"
     click.echo(f"cron: {done} for {claude_home()}")
     return 0
 

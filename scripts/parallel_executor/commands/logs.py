@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -11,15 +10,15 @@ from typing import Any
 
 from parallel_executor.engine.journal import read_status, run_ids
 from parallel_executor.errors import EXIT_OK, UserError
+from parallel_executor.plan import checks, model
 from parallel_executor.system.locations import results_root
 
-TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 POLL = 0.2  # seconds between looks at a followed file and its run's status
-FINISHED = {"success", "failed", "timeout", "skipped", "not needed", "cancelled"}
+FINISHED = {status.value for status in model.FINISHED}
 
 
 def main(task_id: str, run_id: str | None, stderr: bool, follow: bool) -> int:
-    if not TASK_ID.fullmatch(task_id):
+    if not checks.TASK_ID.fullmatch(task_id):
         raise UserError(f"'{task_id}' is not a task id")
     run_id = run_id or _latest_with(task_id)
     doc = read_status(run_id)

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from parallel_executor.plan import schemas
+from parallel_executor.system import jsonfile
 
 RESERVED_ID = "reserved: it would share a results file"
 RESERVED_SUFFIXES = (".data", ".stdout", ".stderr", ".json")
 ENV_NAME = "env name must be non-empty and hold no '=' or NUL"
-# A NUL or a lone surrogate can only come from a \u escape in UTF-8 JSON text: a file without
-# one of these (most files) needs no walk. A surrogate pair matches too, and is walked for nothing.
-_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # the schema's id pattern, for fullmatch
 
 
 def reserved_id(task_id: str) -> bool:
@@ -33,44 +32,16 @@ def env_problems(env: Any) -> list[tuple[str, str]]:
             if not name or "=" in name or "\x00" in name]
 
 
-def may_hold_bad_text(text: str) -> bool:
-    """Could the document parsed from `text` hold a NUL or a lone surrogate anywhere?"""
-    return _SUSPECT_ESCAPE.search(text) is not None
-
-
 def text_problems(value: Any, where: str = "") -> list[tuple[str, str]]:
     """Every string (and map key) holding a NUL or a lone surrogate: no argv, path, environment
     or UTF-8 file can carry one. Iterative, so no depth can hurt it."""
     problems: list[tuple[str, str]] = []
-    for path, text, is_key in _strings(value, where):
+    for path, text, is_key in jsonfile.strings(value, where):
         # (a NUL in a map key can only be an env name, which has its own message: env_problems)
-        why = "holds a NUL character" if "\x00" in text and not is_key else _surrogate(text)
+        why = jsonfile.bad_text(text.replace("\x00", "") if is_key else text)
         if why:
             problems.append((path, f"name {text!r} {why}" if is_key else why))
     return problems
-
-
-def _surrogate(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "holds a lone surrogate (not valid Unicode)"
-    return ""
-
-
-def _strings(value: Any, where: str) -> Iterator[tuple[str, str, bool]]:
-    stack = [(value, where)]
-    while stack:
-        item, path = stack.pop()
-        if isinstance(item, str):
-            yield path, item, False
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if isinstance(key, str):
-                    yield path, key, True
-                stack.append((child, f"{path}.{key}" if path else str(key)))
-        elif isinstance(item, list):
-            stack.extend((child, f"{path}.{n}" if path else str(n)) for n, child in enumerate(item))
 
 
 def not_finite(value: Any) -> bool:

@@ -82,15 +82,8 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 def _read(path: Path) -> dict[str, Any]:
     try:
         data = jsonfile.read_json(path)
-    except FileNotFoundError:
-        raise UserError(f"config {path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"config {path}: is a directory, not a config file") from None
-    except jsonfile.BadJSON as e:
-        where = f":{e.where}: invalid JSON" if e.where else ""
-        raise UserError(f"config {path}{where}: {e.message}") from None
-    except OSError as e:
-        raise UserError(f"config {path}: {e.strerror or e}") from None
+    except (OSError, jsonfile.BadJSON) as e:
+        raise UserError(jsonfile.unreadable(f"config {path}", e, "config file")) from None
     if schemas.is_valid("config", data):
         problems = []
     else:

@@ -23,7 +23,7 @@ def load_task_file(
         text = jsonfile.read_text(path)
         doc = jsonfile.parse(text)
     except (OSError, jsonfile.BadJSON) as e:
-        raise UserError([*options, _unreadable(path, e)]) from None
+        raise UserError([*options, jsonfile.unreadable(str(path), e, "task file")]) from None
     explain = not schemas.is_valid("tasks", doc)  # the slow, detailed validation only when needed
     problems: list[str] = []
     defaults: dict[str, Any] = {}
@@ -67,17 +67,17 @@ def load_task_file(
     if explain and not problems:  # the two validators disagree: never run what the fast one refused
         problems.append("does not match the task file schema (config/schemas/tasks.schema.json)")
 
-    problems += _cannot_run(valid, defaults, checks.may_hold_bad_text(text))
+    problems += _cannot_run(valid, defaults, jsonfile.may_hold_bad_text(text))
     # A task's own field wins, then the command line, then the file's defaults, then the config.
     fallback = {"timeout": config.task_timeout, "retries": config.retries, "runner": "claude",
                 "priority": "normal", **defaults, **(overrides or {})}
     merged = [{**fallback, **t} for t in valid]
-    problems += graph_problems({t["id"]: t.get("blockedBy", []) for t in merged}, also_known=_ids(items))
+    deps = {t["id"]: t.get("blockedBy", []) for t in merged}
+    problems += graph_problems(deps, also_known=_ids(items))
     problems += _config_problems(merged, config)
     if not problems and any("phase" in t for t in merged):
         order = {p.name: i for i, p in enumerate(config.phases)}
-        problems += phase_problems({t["id"]: t.get("blockedBy", []) for t in merged},
-                                   {t["id"]: t.get("phase") for t in merged}, order)
+        problems += phase_problems(deps, {t["id"]: t.get("phase") for t in merged}, order)
     if problems or options:
         raise UserError([*options, *(f"{path}: {p}" for p in problems)])
     resolved: dict[str, Path] = {}  # resolving costs syscalls; tasks mostly share a cwd
@@ -135,16 +135,6 @@ def _cannot_run(tasks: list[dict[str, Any]], defaults: dict[str, Any], suspect_t
 def _ids(items: list[Any]) -> set[str]:
     """Ids of every item, valid or not, so a broken task does not also read as an unknown id."""
     return {i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)}
-
-
-def _unreadable(path: Path, error: OSError | jsonfile.BadJSON) -> str:
-    if isinstance(error, jsonfile.BadJSON):
-        return f"{path}:{error.where}: invalid JSON: {error.message}" if error.where else f"{path}: {error.message}"
-    if isinstance(error, FileNotFoundError):
-        return f"{path}: no such file"
-    if isinstance(error, IsADirectoryError):
-        return f"{path}: is a directory, not a task file"
-    return f"{path}: {error.strerror or error}"
 
 
 def _config_problems(tasks: list[dict[str, Any]], config: Config) -> list[str]:

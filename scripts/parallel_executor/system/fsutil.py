@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,16 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 def private_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     return path
+
+
+def free_name(path: Path, tag: str) -> Path:
+    """`<name>.<tag>-<time>` beside path (with -2, -3... when taken): where a file is set aside or backed up."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target, number = path.with_name(f"{path.name}.{tag}-{stamp}"), 1
+    while target.exists() or target.is_symlink():
+        number += 1
+        target = path.with_name(f"{path.name}.{tag}-{stamp}-{number}")
+    return target
 
 
 def write_json_atomic(path: Path | str, data: Any, *, fsync: bool = False) -> None:

@@ -16,10 +16,11 @@ import math
 import os
 import re
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+
+from parallel_executor.system.fsutil import free_name
 
 T = TypeVar("T")
 MAX_BYTES = 256 << 20  # a 10,000-task file is ~2 MB; /dev/zero must not be read forever
@@ -110,7 +111,7 @@ def read_state(path: Path, valid: Callable[[Any], bool], default: Callable[[], T
     except BadJSON as e:
         why = e.message
     else:
-        if "\\u" in text and _SUSPECT.search(text) and _holds_bad_text(doc):
+        if may_hold_bad_text(text) and any(bad_text(s) for _, s, _ in strings(doc)):
             why = "it holds a NUL or a lone surrogate, which this engine never writes"
         elif valid(doc):
             return doc  # type: ignore[no-any-return]
@@ -120,34 +121,54 @@ def read_state(path: Path, valid: Callable[[Any], bool], default: Callable[[], T
     return default()
 
 
-def _holds_bad_text(doc: Any) -> bool:
-    """Does any string or key hold a NUL or a lone surrogate (nothing can write it to a file or argv)?"""
-    stack = [doc]
+def may_hold_bad_text(text: str) -> bool:
+    """Could the document parsed from `text` hold a NUL or a lone surrogate? In UTF-8 JSON only a
+    \\u escape can write one: most texts have none, and need no walk."""
+    return "\\u" in text and _SUSPECT.search(text) is not None
+
+
+def bad_text(text: str) -> str:
+    """Why no argv, path, environment or UTF-8 file can carry `text` ("" when one can)."""
+    if "\x00" in text:
+        return "holds a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "holds a lone surrogate (not valid Unicode)"
+    return ""
+
+
+def strings(doc: Any, where: str = "") -> Iterator[tuple[str, str, bool]]:
+    """Every string of doc, map keys included: (field path like 'command.0', text, is a key).
+    Iterative, so no depth can hurt it."""
+    stack = [(doc, where)]
     while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-        elif isinstance(value, str):
-            try:
-                value.encode()
-            except UnicodeEncodeError:
-                return True
-            if "\x00" in value:
-                return True
-    return False
+        item, path = stack.pop()
+        if isinstance(item, str):
+            yield path, item, False
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str):
+                    yield path, key, True
+                stack.append((child, f"{path}.{key}" if path else str(key)))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}.{n}" if path else str(n)) for n, child in enumerate(item))
+
+
+def unreadable(label: str, error: OSError | BadJSON, kind: str) -> str:
+    """One line for a file of `kind` ("task file", "config file") that cannot be read; `label` names it."""
+    if isinstance(error, BadJSON):
+        return f"{label}:{error.where}: invalid JSON: {error.message}" if error.where else f"{label}: {error.message}"
+    if isinstance(error, FileNotFoundError):
+        return f"{label}: no such file"
+    if isinstance(error, IsADirectoryError):
+        return f"{label}: is a directory, not a {kind}"
+    return f"{label}: {error.strerror or error}"
 
 
 def set_aside(path: Path, why: str) -> Path:
     """Move an unusable file (or directory) out of the way, saying so on stderr."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
-    number = 1
-    while target.exists() or target.is_symlink():
-        number += 1
-        target = path.with_name(f"{path.name}.corrupt-{stamp}-{number}")
+    target = free_name(path, "corrupt")
     try:
         os.rename(path, target)
     except FileNotFoundError:
