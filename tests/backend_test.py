@@ -108,7 +108,10 @@ def test_suspend_resume_and_measure(bench: Bench) -> None:
     pid = bench.start("a", ["sleep", "0.5"])
     assert pid is not None
     bench.backend.suspend("a")
-    assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    deadline = time.monotonic() + 5  # SIGSTOP is delivered asynchronously: the state may lag a moment
+    while psutil.Process(pid).status() != psutil.STATUS_STOPPED:
+        assert time.monotonic() < deadline, "the attempt was not stopped"
+        time.sleep(0.01)
     rss, cpu = bench.backend.measure()["a"]
     assert rss > 0 and cpu >= 0
     time.sleep(0.6)  # longer than it would have slept: stopped, it cannot have ended
