@@ -16,7 +16,7 @@ LIMITED_AGENT_DIR/calls.log: `ok START END TASK` or `429 TIME TASK` (Unix times;
 PARALLEL_TASK_ID, else the prompt), so a benchmark counts the 429s and sees the real in-flight
 count over time. Stdlib only, no argparse: it starts in about 20 ms.
 
-Usage: limited_agent.py [-- PROMPT]"""
+Usage: limited_agent.py [-- PROMPT]   (env LIMITED_AGENT_DIR, default /tmp/limited-agent)"""
 
 from __future__ import annotations
 
@@ -24,23 +24,23 @@ import fcntl
 import json
 import os
 import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
-CAPTURES = Path(__file__).resolve().parent.parent / "tests" / "captures"
+# Few imports (no pathlib, tempfile, uuid): the benchmark runs it as `python -I -S`, and the time it
+# takes to start counts in every task's turnaround.
+CAPTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "captures")
 
 
 def capture_lines(name: str) -> list[str]:
-    return (CAPTURES / name / "stdout").read_text(encoding="utf-8").splitlines()
+    with open(os.path.join(CAPTURES, name, "stdout"), encoding="utf-8") as f:
+        return f.read().splitlines()
 
 
-def take_slot(directory: Path, slots: int) -> int | None:
+def take_slot(directory: str, slots: int) -> int | None:
     """A free slot's file descriptor (kept open: the slot is held until this process ends), or None."""
     first = os.getpid() % slots  # spread the first tries; any order is correct
     for i in range(slots):
-        fd = os.open(directory / f"slot-{(first + i) % slots}", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(os.path.join(directory, f"slot-{(first + i) % slots}"), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -50,8 +50,8 @@ def take_slot(directory: Path, slots: int) -> int | None:
     return None
 
 
-def log_call(directory: Path, line: str) -> None:
-    fd = os.open(directory / "calls.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+def log_call(directory: str, line: str) -> None:
+    fd = os.open(os.path.join(directory, "calls.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, (line + "\n").encode())  # one short O_APPEND write: never interleaved
     finally:
@@ -79,8 +79,8 @@ def main() -> int:
     argv = sys.argv[1:]
     prompt = " ".join(argv[argv.index("--") + 1:]) if "--" in argv else " ".join(argv)
     task = os.environ.get("PARALLEL_TASK_ID") or prompt or "-"
-    directory = Path(os.environ.get("LIMITED_AGENT_DIR") or Path(tempfile.gettempdir()) / "limited-agent")
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = os.environ.get("LIMITED_AGENT_DIR") or "/tmp/limited-agent"
+    os.makedirs(directory, exist_ok=True)
     slots = int(os.environ.get("LIMITED_AGENT_SLOTS", "4"))
     seconds = float(os.environ.get("LIMITED_AGENT_SECONDS", "1"))
     cwd = json.dumps(os.getcwd())[1:-1]
@@ -94,7 +94,8 @@ def main() -> int:
 
     start = time.time()
     init, assistant, result = capture_lines("claude-mock-ok-stream")
-    session = str(uuid.uuid4())
+    h = os.urandom(16).hex()
+    session = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}"  # a uuid4
     answer = json.dumps(f"done: {task}", ensure_ascii=False)[1:-1]
 
     def fix(line: str) -> str:

@@ -22,6 +22,7 @@ import compileall
 import json
 import math
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -52,6 +53,7 @@ class Outcome:
     busy: float  # seconds of successful agent work, for the limit's utilisation
     root: Path
     calls: list[list[str]] = field(repr=False, default_factory=list)
+    levels: list[tuple[float, int]] = field(repr=False, default_factory=list)  # (Unix time, agents at once)
 
 
 def scratch_parent() -> Path | None:
@@ -71,7 +73,7 @@ def prepare(base: Path, name: str, args: argparse.Namespace, adaptive: bool,
         "transient_retries": args.transient_retries,
         "retry_backoff_seconds": args.backoff,
         "adaptive_concurrency": adaptive,
-        "runners": {"limited": {"command": [sys.executable, str(AGENT)], "prompt_args": ["--", "{prompt}"],
+        "runners": {"limited": {"command": [sys.executable, "-I", "-S", str(AGENT)], "prompt_args": ["--", "{prompt}"],
                                 "output": "claude-stream"}},
     }
     (root / "config.json").write_text(json.dumps(config, indent=1))
@@ -110,22 +112,41 @@ def run_once(base: Path, name: str, args: argparse.Namespace, adaptive: bool, jo
         failed=sum(1 for t in tasks if t.get("status") != "success"),
         transient=sum(1 for t in tasks if t.get("error_class") == "transient"),
         busy=sum(float(c[2]) - float(c[1]) for c in calls if c[0] == "ok"),
-        root=root, calls=calls)
+        root=root, calls=calls, levels=levels(root))
+
+
+def levels(root: Path) -> list[tuple[float, int]]:
+    """The agents-at-once level as the run's journal says it moved ("at most N at once", "back to N")."""
+    moves = []
+    for journal in (root / "claude").glob("memory/temp/runs/*/events.jsonl"):
+        for line in journal.read_text().splitlines():
+            event = json.loads(line)
+            if event.get("event") == "agents" and (m := re.search(r"at most (\d+)|back to (\d+)", str(event))):
+                moves.append((datetime.fromisoformat(event["time"]).timestamp(), int(m[1] or m[2])))
+    return moves
 
 
 def timeline(outcome: Outcome, k: int, step: float = 1.0) -> None:
-    """Per time step: agent calls started, 429s among them, and the mean number in flight (of K)."""
+    """Per time step: agent calls started, 429s among them, the mean number in flight (of K), and the
+    engine's adaptive level (lowest and highest in the step, from the run's journal)."""
     if not outcome.calls:
         print("    (no calls logged)")
         return
     t0 = min(float(c[1]) for c in outcome.calls)
     t1 = max(float(c[2] if c[0] == "ok" else c[1]) for c in outcome.calls)
-    print(f"    {'t (s)':>7} {'calls':>6} {'429s':>5} {'in flight (of ' + str(k) + ')':>17}")
+    print(f"    {'t (s)':>7} {'calls':>6} {'429s':>5} {'in flight (of ' + str(k) + ')':>17} {'level':>6}")
+    level = "-"
     for i in range(math.ceil((t1 - t0) / step)):
         a, b = t0 + i * step, t0 + (i + 1) * step
         started = [c for c in outcome.calls if a <= float(c[1]) < b]
         busy = sum(max(0.0, min(b, float(c[2])) - max(a, float(c[1]))) for c in outcome.calls if c[0] == "ok")
-        print(f"    {i * step:>7.1f} {len(started):>6} {sum(c[0] == '429' for c in started):>5} {busy / step:>17.2f}")
+        moved = [n for t, n in outcome.levels if a <= t < b]
+        if moved:
+            level = f"{min(moved)}-{max(moved)}" if min(moved) != max(moved) else str(moved[0])
+        print(f"    {i * step:>7.1f} {len(started):>6} {sum(c[0] == '429' for c in started):>5} {busy / step:>17.2f} "
+              f"{level:>6}")
+        if moved:
+            level = str(moved[-1])
 
 
 def main() -> int:
@@ -205,6 +226,10 @@ def measure(args: argparse.Namespace, base: Path) -> int:
     print()
     print(f"adaptive / ideal: {ratio:.2f}x (goal <= {args.goal:g}x{', no failed task' if failed else ''}) "
           f"{'PASS' if ok else 'FAIL'}")
+    for name in names:
+        if med(name, "failed"):
+            print(f"note: {name} had {med(name, 'failed'):g} failed tasks (transient retries used up): its makespan "
+                  f"counts only the tasks that succeeded, and is not comparable")
     print(f"adaptive / fixed -j {args.slots}: {med(on, 'makespan') / med(off, 'makespan'):.2f}x the makespan, "
           f"{med(on, 'rejected'):g} vs {med(off, 'rejected'):g} 429s")
     return 0 if ok else 1
