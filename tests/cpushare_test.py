@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 import pytest
-from parallel_executor.engine.cpushare import CpuShare, MachineLoad, parse_share
+from parallel_executor.engine.cpushare import CpuShare, MachineLoad
 from parallel_executor.engine.loop import Loop
+from parallel_executor.errors import UserError
+from parallel_executor.plan.config import load_config
 
 pytestmark = pytest.mark.timeout(5)
 TICK = 0.5
@@ -231,12 +235,15 @@ def test_release_all_continues_every_held_tree_and_ends_the_slicing() -> None:
     assert len(m.backend.calls) == done
 
 
-def test_parse_share() -> None:
-    assert parse_share("20%") == parse_share(20) == parse_share("20") == parse_share(" 20 % ") == 0.2
-    assert parse_share("150%") == 1.5
-    for bad in ("0.2", 0.2, "0%", "-5%", "fast", "nan%", True, None, [20]):
-        with pytest.raises(ValueError, match="cpu_per_agent"):
-            parse_share(bad)
+def test_cpu_per_agent_is_a_percentage_of_one_core(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    for value, share in (("20%", 0.2), (20, 0.2), (" 20 % ", 0.2), ("150%", 1.5), (None, None)):
+        config.write_text(json.dumps({"cpu_per_agent": value}))
+        assert load_config(config).cpu_per_agent == share
+    for bad in ("0.2", 0.2, "0%", "-5%", "fast", "nan%", True, [20]):
+        config.write_text(json.dumps({"cpu_per_agent": bad}))
+        with pytest.raises(UserError, match="cpu_per_agent"):
+            load_config(config)
 
 
 def test_machine_load_is_a_fraction_of_all_cores() -> None:

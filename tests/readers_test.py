@@ -44,8 +44,9 @@ def test_success_with_cost_and_usage(home: Path, tasks_file: Callable[..., Path]
         assert result["session_id"] and result["num_turns"] == 3
 
 
-@pytest.mark.parametrize(("runner", "error"), [("claude", "error_max_turns"), ("codex", "model overloaded"),
-                                               ("gemini", "quota exceeded")])
+@pytest.mark.parametrize(("runner", "error"), [("claude", "Reached maximum number of turns (3)"),
+                                               ("codex", "Quota exceeded. Check your plan and billing details."),
+                                               ("gemini", "Request contains an invalid argument.")])
 def test_agent_error_is_a_failed_task(home: Path, tasks_file: Callable[..., Path], tmp_path: Path, runner: str,
                                       error: str) -> None:
     code, summary, _, _ = run_agents([{"id": "t", "prompt": "x", "runner": runner, "retries": 0}], tasks_file,
@@ -73,9 +74,11 @@ def test_prompt_reaches_the_agent_byte_for_byte(home: Path, tasks_file: Callable
     code, _, _, calls = run_agents(tasks, tasks_file, tmp_path, CLAUDECODE="1")
     assert code == 0
     argv = {call["agent"]: call["argv"] for call in calls}
-    assert argv["claude"] == ["-p", prompt, "--output-format", "json", "--model", "opus", "--agent", "reviewer"]
-    assert argv["gemini"] == ["-p", prompt, "--output-format", "json"]  # general-purpose adds no --agent
-    assert argv["codex"] == ["exec", "--json", prompt]
+    assert argv["claude"] == ["-p", "--output-format", "stream-json", "--verbose", "--model", "opus",
+                              "--agent", "reviewer", "--permission-mode", "acceptEdits", "--", prompt]
+    assert argv["gemini"] == ["--output-format", "stream-json", "--skip-trust", "--approval-mode", "auto_edit",
+                              f"--prompt={prompt}"]  # general-purpose adds no --agent
+    assert argv["codex"] == ["exec", "--json", "--skip-git-repo-check", "--sandbox", "workspace-write", "--", prompt]
     assert all(call["claudecode"] is None for call in calls)
     assert not Path("/tmp/pwned").exists()
 
@@ -94,10 +97,11 @@ def test_missing_agent_cli_fails_preflight(home: Path, tasks_file: Callable[...,
 
 
 def test_readers_directly() -> None:
-    assert read_claude_json("noise\n" + json.dumps({"subtype": "success", "result": "ok"}), 0).ok
-    assert read_claude_json(json.dumps({"subtype": "success", "is_error": True, "result": "boom"}), 0).error == "boom"
-    assert read_codex_jsonl('{"type":"error","message":"bad key"}\n', 1).error == "bad key"
-    assert read_gemini_json("", 0).error == "unreadable gemini-json output ('no output')"
+    assert read_claude_json("noise\n" + json.dumps({"subtype": "success", "result": "ok"}), "", 0).ok
+    assert read_claude_json(json.dumps({"subtype": "success", "is_error": True, "result": "boom"}), "", 0).error \
+        == "boom"
+    assert read_codex_jsonl('{"type":"error","message":"bad key"}\n', "", 1).error == "bad key"
+    assert read_gemini_json("", "", 0).error == "unreadable gemini-json output ('no output')"
     assert structured_in('{"a": 1}') == {"a": 1}
     assert structured_in("text ```json\n{\"b\": 2}\n``` more") == {"b": 2}
     assert structured_in("no json here {") is None

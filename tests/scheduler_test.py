@@ -13,6 +13,7 @@ from parallel_executor.engine.admission import NeverAdmitted
 from parallel_executor.engine.backends import AttemptEnd, AttemptSpec, StartFailed
 from parallel_executor.engine.records import Actions, RunOptions, TaskFiles, TaskRun, Usage
 from parallel_executor.engine.scheduler import Scheduler
+from parallel_executor.engine.supervision import Supervision
 from parallel_executor.plan.model import Priority, Status, TaskSpec
 
 pytestmark = pytest.mark.timeout(5)
@@ -85,6 +86,9 @@ class FakeAttempts:
         error = None if exit_code == 0 else f"exit code {exit_code}"
         return Outcome(ok=exit_code == 0, result=task.stdout, error=error)
 
+    def live(self, task: TaskRun) -> tuple[str | None, str | None]:
+        return None, None
+
 
 class Recorder:
     def __init__(self) -> None:
@@ -99,6 +103,8 @@ class Recorder:
 
     def settled(self, task: TaskRun) -> None:
         self.results.append(task.spec.id)
+
+    def touched(self, task: TaskRun) -> None: ...
 
 
 class Gate:
@@ -126,10 +132,14 @@ class Harness:
     def __init__(self, specs: list[TaskSpec], slots: int = 2, **kwargs: Any) -> None:
         self.clock, self.observer = FakeClock(), Recorder()
         self.backend = FakeBackend(kwargs.pop("fail_to_start", None))
-        options = RunOptions(slots=slots, **{k: kwargs.pop(k) for k in ("halt", "schedule", "boost") if k in kwargs})
+        own = ("halt", "schedule", "boost", "transient_retries")
+        options = RunOptions(slots=slots, **{k: kwargs.pop(k) for k in own if k in kwargs})
         tasks = [TaskRun(s, TaskFiles(*(f"/r/{s.id}.{x}" for x in ("json", "out", "err", "data")))) for s in specs]
         estimates = {s.id: s.estimate or 1.0 for s in specs}
-        self.s = Scheduler(tasks, options, estimates, attempts=FakeAttempts(), backend=self.backend,
+        attempts = kwargs.pop("attempts", FakeAttempts())
+        if "memory" in kwargs:
+            kwargs["supervision"] = Supervision(kwargs.pop("memory"), self.backend, attempts, self.observer)
+        self.s = Scheduler(tasks, options, estimates, attempts=attempts, backend=self.backend,
                            clock=self.clock, observer=self.observer, **kwargs)
         self.s.begin()
         self.s.pump()

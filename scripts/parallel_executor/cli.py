@@ -68,7 +68,8 @@ def analyze(file: Path, fmt: str, slots: int | None, config_path: Path | None) -
 @cli.command()
 @click.argument("file", type=FILE)
 @click.option("-j", "--max-parallel", "slots", type=click.IntRange(min=1),
-              help="Tasks at once [config max_concurrent, capped by max_parallel_tasks].")
+              help="Tasks at once [config max_concurrent]; agent (prompt) tasks are also capped by "
+                   "config max_parallel_tasks.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
               help="Seconds per attempt, for tasks that set none.")
 @click.option("--retries", type=click.IntRange(min=0), help="Extra attempts, for tasks that set none.")
@@ -80,6 +81,8 @@ def analyze(file: Path, fmt: str, slots: int | None, config_path: Path | None) -
 @click.option("--results-dir", type=click.Path(path_type=Path, file_okay=False), help="Where results go.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the final JSON summary on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final report.")
+@click.option("--budget", type=click.FloatRange(min=0), metavar="USD",
+              help="Start no agent task once the run's measured cost reaches USD [config budget_usd].")
 @click.option("--schedule", type=click.Choice(["dynamic", "waves"]), default="dynamic", show_default=True,
               help="Start tasks as soon as they are ready, or wave by wave (for comparison).")
 @click.option("--backend", type=click.Choice(["local"]), default="local", show_default=True,

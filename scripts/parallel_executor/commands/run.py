@@ -46,11 +46,13 @@ T = TypeVar("T")
 
 def main(file: Path, slots: int | None, timeout: float | None, retries: int | None, halt: str, dry_run: bool,
          resume: str | None, results_dir: Path | None, as_json: bool, quiet: bool, schedule: str, backend: str,
-         config_path: Path | None) -> int:
+         config_path: Path | None, budget: float | None = None) -> int:
     config = load_config(config_path)
-    slots = _slots(slots, config)
     overrides = {k: v for k, v in {"timeout": timeout, "retries": retries}.items() if v is not None}
     taskfile = load_task_file(file, config, Path.cwd(), overrides)
+    for line in taskfile.warnings:
+        click.echo(f"parallel-executor: warning: {line}", err=True)
+    slots = _slots(slots, config, sum(t.runner is not None for t in taskfile.tasks))
     if dry_run:
         click.echo(plan(taskfile, config, slots, schedule))
         return EXIT_OK
@@ -72,13 +74,13 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     history = load_durations()
     options = RunOptions(slots=slots, halt=halt, schedule=schedule, kill_grace=config.kill_grace,
                          retry_backoff=config.retry_backoff, lock_timeout=config.lock_timeout,
-                         boost=config.emergency_boost)
+                         boost=config.emergency_boost, transient_retries=config.transient_retries)
     log = RunLog(run_id)
     log.line(f"run-started file={taskfile.path} tasks={len(taskfile.tasks)} slots={slots} pid={os.getpid()}")
     monitor = live_monitor(config) if not (quiet or as_json) else None
     listeners: list[Listener] = [log] if quiet or as_json else [log, monitor or EventPrinter()]
     executor = Run(taskfile, config, state, options, estimates(taskfile.tasks, history), fan_out(listeners),
-                   reused, backend)
+                   reused, backend, config.budget_usd if budget is None else budget)
     try:
         if monitor:
             from parallel_executor.results.monitor import snapshot_of_run
@@ -159,12 +161,14 @@ def merge_run(executor: Run, config: Config) -> dict[str, Any]:
     return merged
 
 
-def _slots(asked: int | None, config: Config) -> int:
+def _slots(asked: int | None, config: Config, agents: int) -> int:
+    """Tasks at once; agent tasks are held to max_parallel_tasks by the engine (§6), which is said
+    here when -j asks for more agents than that."""
     slots = asked or config.max_concurrent
-    if slots > config.max_parallel_tasks:
-        click.echo(f"parallel-executor: warning: -j {slots} is above max_parallel_tasks "
-                   f"{config.max_parallel_tasks}; using {config.max_parallel_tasks}", err=True)
-        slots = config.max_parallel_tasks
+    if min(slots, agents) > config.max_parallel_tasks:
+        click.echo(f"parallel-executor: warning: -j {slots} would run up to {min(slots, agents)} agent tasks at once; "
+                   f"max_parallel_tasks is {config.max_parallel_tasks}, so at most {config.max_parallel_tasks} "
+                   "agents run at once (command tasks use every slot)", err=True)
     return slots
 
 

@@ -10,7 +10,10 @@ from parallel_executor.plan.taskfile import load_task_file
 
 
 def main(file: Path, config_path: Path | None) -> int:
-    tasks = load_task_file(file, load_config(config_path), Path.cwd()).tasks
+    taskfile = load_task_file(file, load_config(config_path), Path.cwd())
+    tasks = taskfile.tasks
+    for warning in taskfile.warnings:
+        click.echo(f"warning: {warning}".encode("utf-8", "backslashreplace").decode(), err=True)
     line = f"{file}: OK, {len(tasks)} tasks in {len(waves(Graph(tasks)))} waves"
     click.echo(line.encode("utf-8", "backslashreplace").decode())  # a name that is not UTF-8: shown escaped
     return 0

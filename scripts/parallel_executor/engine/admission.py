@@ -13,11 +13,16 @@ from typing import Protocol
 
 from parallel_executor.plan.analyzer import Graph, levels
 from parallel_executor.plan.config import Config, Phase
-from parallel_executor.plan.model import TaskSpec
+from parallel_executor.plan.model import Status, TaskSpec
 
 
 class NeverAdmitted(Exception):
-    """The task can never start (e.g. it waited for a path lock past lock_timeout_seconds)."""
+    """The task can never start: it fails (it waited for a path lock past lock_timeout_seconds), or
+    is skipped (the budget is spent, its runner failed to authenticate)."""
+
+    def __init__(self, reason: str, status: Status = Status.FAILED) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 class Admission(Protocol):

@@ -28,7 +28,6 @@ row (hysteresis, so that a load hovering near the threshold does not hold and fr
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -49,21 +48,6 @@ class Holder(Protocol):
     def suspend(self, task_id: str) -> None: ...
 
     def resume(self, task_id: str) -> None: ...
-
-
-def parse_share(value: object) -> float:
-    """cpu_per_agent as a fraction of one core: "20%", "20" and 20 all mean 20% of one core (0.2);
-    "150%" is one core and a half (for trees that run several processes). Raises ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"cpu_per_agent must be a percentage of one core such as \"20%\", not {value!r}")
-    text = value.strip().removesuffix("%").strip() if isinstance(value, str) else value
-    try:
-        percent = float(text)
-    except ValueError:
-        raise ValueError(f"cpu_per_agent must be a percentage of one core such as \"20%\", not {value!r}") from None
-    if not math.isfinite(percent) or percent < 1:
-        raise ValueError(f"cpu_per_agent {value!r} is below 1% of one core (a fifth of a core is \"20%\")")
-    return percent / 100
 
 
 class MachineLoad:

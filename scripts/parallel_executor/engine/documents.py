@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from parallel_executor.engine.records import TaskRun
+from parallel_executor.plan.model import Status
 from parallel_executor.system.fsutil import PRIVATE_FILE
 from parallel_executor.system.jsonfile import parse
 from parallel_executor.system.timestamps import iso
@@ -22,9 +23,9 @@ def totals(tasks: Iterable[TaskRun], started: float, ended: float | None) -> dic
     wall = (ended or time.time()) - started
     work = sum(t.busy for t in tasks if not t.reused)
     tokens = {"input_tokens": 0, "output_tokens": 0}
-    for t in tasks:
+    for t in tasks:  # every attempt's, for each task (§8)
         for key in tokens:
-            tokens[key] += t.outcome.usage.get(key, 0) if t.outcome else 0
+            tokens[key] += t.tokens[key]
     return {"wall_time": round(wall, 3), "task_time_sum": round(work, 3),
             "speedup": round(work / wall, 3) if wall > 0 else 0.0,
             "cost_usd": round(sum(t.cost for t in tasks), 6), **tokens}
@@ -54,6 +55,8 @@ def row(t: TaskRun) -> dict[str, Any]:
         "subagent": t.spec.subagent, "status": t.status.value, "attempts": t.attempts,
         "started": iso(t.start), "ended": iso(t.end) if t.status.finished else None,
         "paths": list(t.spec.paths), "reason": t.reason, "pid": t.pid,
+        **({"latest": t.live} if t.live and t.status is Status.RUNNING else {}),
+        **({"throttled": "cpu"} if t.throttled else {}),
     }
 
 
@@ -69,8 +72,10 @@ def result_doc(task: TaskRun) -> dict[str, Any]:
         "stdout_file": files.stdout if task.attempts else None,
         "stderr_file": files.stderr if task.attempts else None,
         "data": structured(task),
-        "cost_usd": task.cost,
-        "usage": dict(outcome.usage) if outcome else {},
+        "cost_usd": round(task.cost, 6),
+        "usage": dict(task.tokens),
+        "error_class": task.error_class if task.status is not Status.SUCCESS else None,
+        "permission_denials": list(outcome.denials) if outcome else [],
         "num_turns": outcome.turns if outcome else None,
         "session_id": outcome.session_id if outcome else None,
         "artifacts": list(spec.artifacts),

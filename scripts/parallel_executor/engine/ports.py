@@ -27,6 +27,9 @@ class Observer(Protocol):
 
     def changed(self, kind: str, task: TaskRun, **fields: Any) -> None: ...
 
+    def touched(self, task: TaskRun) -> None:
+        """Something shown of `task` changed (its latest message), with nothing to journal."""
+
     def settled(self, task: TaskRun) -> None:
         """`task` reached its final state; called before any dependent can start."""
 
@@ -35,6 +38,9 @@ class Attempts(Protocol):
     def prepare(self, task: TaskRun) -> AttemptSpec: ...
 
     def outcome(self, task: TaskRun, exit_code: int) -> Outcome: ...
+
+    def live(self, task: TaskRun) -> tuple[str | None, str | None]:
+        """A running agent's latest message, and why its attempt must end now (or None)."""
 
 
 class Watch(Protocol):

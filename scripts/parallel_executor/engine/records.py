@@ -19,6 +19,7 @@ class RunOptions:
     retry_backoff: float = 2.0
     lock_timeout: float = 300.0
     boost: int = 0  # critical tasks may use extra slots, up to this many tasks in all
+    transient_retries: int = 5  # more attempts for an agent's transient failures, beside a task's retries
 
 
 class TaskFiles(NamedTuple):
@@ -51,10 +52,19 @@ class TaskRun:
     stderr: str = ""
     peak_rss: int | None = None  # measured by the memory watch, when there is one
     cpu_seconds: float | None = None
+    attempt_start: float = 0.0  # wall clock, of the last attempt
+    transient: int = 0  # attempts that ended in a transient failure and were retried for it
+    error_class: str | None = None  # of the last attempt: transient, permanent or None
+    cost: float = 0.0  # over every attempt (§8)
+    tokens: dict[str, int] = field(default_factory=lambda: {"input_tokens": 0, "output_tokens": 0})
+    live: str | None = None  # a running agent's latest message
+    throttled: bool = False  # held to its CPU share
 
-    @property
-    def cost(self) -> float:
-        return self.outcome.cost_usd if self.outcome else 0.0
+    def count(self, outcome: Outcome) -> None:
+        """Add an attempt's cost and tokens to the task's."""
+        self.cost += outcome.cost_usd
+        for key in self.tokens:
+            self.tokens[key] += int(outcome.usage.get(key, 0))
 
 
 @dataclass

@@ -13,8 +13,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from parallel_executor.engine.admission import Admission, policy_checks
+from parallel_executor.engine.agentgate import AgentGate, SharedLevels
 from parallel_executor.engine.attempts import Attempts
 from parallel_executor.engine.backends import AttemptEnd, make_backend
+from parallel_executor.engine.cpushare import CpuShare
 from parallel_executor.engine.documents import StatusRows, result_doc, totals
 from parallel_executor.engine.journal import RunState
 from parallel_executor.engine.locks import PathLocks
@@ -22,6 +24,7 @@ from parallel_executor.engine.loop import Loop
 from parallel_executor.engine.memory import MemoryWatch
 from parallel_executor.engine.records import RunOptions, TaskRun
 from parallel_executor.engine.scheduler import Scheduler
+from parallel_executor.engine.supervision import Supervision
 from parallel_executor.plan.config import Config
 from parallel_executor.plan.model import Status, TaskFile
 from parallel_executor.system.fsutil import write_json_atomic
@@ -37,22 +40,29 @@ Listener = Callable[[str, TaskRun], None]
 class Run:
     def __init__(self, taskfile: TaskFile, config: Config, state: RunState, options: RunOptions,
                  estimates: Mapping[str, float], listener: Listener,
-                 reused: Mapping[str, dict[str, Any]] | None = None, backend: str = "local") -> None:
+                 reused: Mapping[str, dict[str, Any]] | None = None, backend: str = "local",
+                 budget: float | None = None) -> None:
         self.taskfile, self.state, self.options, self.listener = taskfile, state, options, listener
         specs = taskfile.tasks
         tasks = [TaskRun(t, state.files(t.id)) for t in specs]
         self.memory = MemoryWatch(config.memory_per_agent, config.memory_reserve, config.memory_limit_per_agent)
         self.path_locks = PathLocks(list(specs), state.run_id, options.lock_timeout) \
             if any(t.paths or t.reads for t in specs) else None
+        levels = SharedLevels() if config.adaptive_concurrency else None
+        self.agents = AgentGate(config.max_parallel_tasks, budget, levels) if any(t.runner for t in specs) else None
         admissions: list[Admission] = [*policy_checks(specs, config), self.memory]
+        admissions += [self.agents] if self.agents else []
         admissions += [self.path_locks] if self.path_locks else []  # last: admitting a task takes its locks
         self.loop = Loop()
         self.backend = make_backend(backend, self.loop, options, self)
         attempts = Attempts(config.runners, state.run_id, os.environ, {t.spec.id: t.files for t in tasks},
                             state.fresh)
+        cpu = CpuShare(config.cpu_per_agent, self.loop, self.backend) \
+            if config.cpu_per_agent and self.agents else None
+        self.supervision = Supervision(self.memory, self.backend, attempts, self, cpu)
         self.scheduler = Scheduler(tasks, options, estimates, attempts=attempts, backend=self.backend,
-                                   clock=self.loop, observer=self, admissions=admissions, memory=self.memory,
-                                   reused=reused)
+                                   clock=self.loop, observer=self, admissions=admissions,
+                                   supervision=self.supervision, agents=self.agents, reused=reused)
         self.pid, self.pid_started = engine_identity()
         self.rows = StatusRows(tasks)
         self._flush_armed = False
@@ -95,9 +105,17 @@ class Run:
             "ended": iso(ended),
             "state": "running" if ended is None else self.final_state(),
             "slots": self.options.slots,
+            **({"agents": self.agents_doc()} if self.agents else {}),
             **({"totals": self.totals()} if ended else {}),
             "tasks": self.rows.current(),
         }
+
+    def agents_doc(self) -> dict[str, Any]:
+        """Agents running, their cap and, per runner, a level lowered by rate limits (§7)."""
+        assert self.agents is not None
+        return {"running": sum(self.agents.running.values()), "cap": self.agents.cap,
+                "rate_limited": dict(self.agents.lowered), "spent_usd": round(self.agents.spent, 6),
+                "budget_usd": self.agents.budget, "locked_out": dict(self.agents.locked_out)}
 
     # ---- running --------------------------------------------------------------------------
 
@@ -110,6 +128,7 @@ class Run:
             self.scheduler.begin()
             self.loop.run_until(lambda: self.scheduler.done, self.scheduler.pump)
         finally:
+            self.supervision.close()  # no tree is left stopped by a CPU share
             self.backend.close()  # only a bug leaves anything running here
             if self.path_locks:
                 self.path_locks.release_all()
@@ -138,6 +157,10 @@ class Run:
                          **({"reason": task.reason} if task.reason else {}),
                          **({"error": task.error} if task.error and kind != "started" else {}), **fields)
         self.listener(kind, task)
+
+    def touched(self, task: TaskRun) -> None:
+        self.rows.changed(task)
+        self._dirty()
 
     def settled(self, task: TaskRun) -> None:
         # Written here, not by a helper thread: on the loop it costs less than handing the GIL back

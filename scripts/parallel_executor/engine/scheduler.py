@@ -18,9 +18,11 @@ from typing import Any
 
 from parallel_executor.agents.readers import Outcome
 from parallel_executor.engine.admission import Admission, NeverAdmitted, WaveBarrier
+from parallel_executor.engine.agentgate import AgentGate
 from parallel_executor.engine.backends import AttemptEnd, Backend, StartFailed
-from parallel_executor.engine.ports import Attempts, Clock, Observer, Watch
+from parallel_executor.engine.ports import Attempts, Clock, Observer
 from parallel_executor.engine.records import RunOptions, TaskRun
+from parallel_executor.engine.supervision import Supervision
 from parallel_executor.plan.analyzer import Graph, ReadyKey, ready_key, remaining_paths
 from parallel_executor.plan.model import Priority, Status
 
@@ -31,8 +33,8 @@ MAX_BACKOFF = 60.0
 class Scheduler:
     def __init__(self, tasks: Sequence[TaskRun], options: RunOptions, estimates: Mapping[str, float], *,
                  attempts: Attempts, backend: Backend, clock: Clock, observer: Observer,
-                 admissions: Sequence[Admission] = (), memory: Watch | None = None,
-                 reused: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 admissions: Sequence[Admission] = (), supervision: Supervision | None = None,
+                 agents: AgentGate | None = None, reused: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         graph = Graph([t.spec for t in tasks])
         self.tasks = {t.spec.id: t for t in tasks}
         self.options, self.attempts, self.backend, self.clock, self.observer = \
@@ -43,7 +45,7 @@ class Scheduler:
         self.unmet = {tid: len(t.spec.blocked_by) for tid, t in self.tasks.items()}
         self.admissions: list[Admission] = [WaveBarrier(graph)] if options.schedule == "waves" else []
         self.admissions += admissions  # path locks come last: admitting a task takes its locks
-        self.memory = memory
+        self.supervision, self.agents = supervision, agents
         self.ready: list[tuple[ReadyKey, str]] = []
         self.running: dict[str, TaskRun] = {}  # in the order they started
         self.unsettled = len(tasks)
@@ -92,8 +94,10 @@ class Scheduler:
             try:
                 reason = next((r for a in self.admissions if (r := a.blocked(task.spec))), None)
             except NeverAdmitted as e:
-                task.error = str(e)
-                self._settle(task, Status.FAILED)
+                task.error = task.reason = str(e)
+                self._settle(task, e.status)
+                if e.status is Status.SKIPPED:
+                    self._skip_dependents(task)
                 continue
             if reason:
                 held.append(item)
@@ -121,7 +125,7 @@ class Scheduler:
         task.attempts += 1
         attempt = self.attempts.prepare(task)
         now = self.clock.time()
-        task.start = task.start or now
+        task.start, task.attempt_start, task.error_class, task.live = task.start or now, now, None, None
         try:
             pid = self.backend.start(attempt)
         except StartFailed as e:
@@ -129,33 +133,21 @@ class Scheduler:
             self._settle(task, Status.FAILED)  # retrying cannot make a missing program appear
             return
         self.running[task.spec.id] = task
-        if self.memory and not self._ticking:
+        if self.supervision and not self._ticking:
             self._ticking = True
-            self._later(self.memory.interval, self._tick)
+            self._later(self.supervision.interval, self._tick)
         task.status, task.pid, task.reason = Status.RUNNING, pid, ""
         for admission in self.admissions:
             admission.started(task.spec)
         self.observer.changed("started", task, attempt=task.attempts, pid=pid, argv=attempt.argv)
 
     def _tick(self) -> None:
-        """Every memory.interval while tasks run: measure their trees and act on memory pressure."""
-        assert self.memory is not None
-        measured = self.backend.measure()
-        actions = self.memory.tick(measured)
-        for tid in measured:
-            usage = self.memory.usage[tid]
-            self.tasks[tid].peak_rss, self.tasks[tid].cpu_seconds = usage.peak_rss, usage.cpu_seconds
-        for tid, why in actions.kill.items():
-            self.backend.stop(tid, Status.FAILED, why)
-        for tid, suspend in [*((t, True) for t in actions.suspend), *((t, False) for t in actions.resume)]:
-            if tid in self.running:
-                (self.backend.suspend if suspend else self.backend.resume)(tid)
-                kind = "suspended" if suspend else "resumed"
-                self.running[tid].reason = f"{kind}: {self.memory.free >> 20} MB available"
-                self.observer.changed(kind, self.running[tid])
+        """Every supervision.interval while tasks run: measure them and act on what it finds."""
+        assert self.supervision is not None
+        self.supervision.tick(self.running)
         self._ticking = bool(self.running)
         if self._ticking:
-            self._later(self.memory.interval, self._tick)
+            self._later(self.supervision.interval, self._tick)
 
     def _later(self, delay: float, action: Callable[[], None]) -> None:
         self._timers += 1
@@ -173,29 +165,41 @@ class Scheduler:
 
     def attempt_ended(self, end: AttemptEnd) -> None:
         task = self.running.pop(end.task_id)
+        if self.supervision:
+            self.supervision.ended(end.task_id)
         spec = task.spec
         task.stdout, task.stderr = end.stdout, end.stderr
         task.end, task.exit_code = end.end, end.exit_code
         task.busy += end.busy
-        if end.stopped is Status.TIMEOUT:
+        outcome = None if end.stopped else self.attempts.outcome(task, end.exit_code)
+        if outcome is not None:
+            task.outcome, task.error_class, task.error = outcome, outcome.error_class, outcome.error
+            task.count(outcome)
+            status = Status.SUCCESS if outcome.ok else Status.FAILED
+        elif end.stopped is Status.TIMEOUT:
             status, task.error = Status.TIMEOUT, f"timed out after {spec.timeout:g}s"
-        elif end.stopped is Status.FAILED:
-            status, task.error = Status.FAILED, end.error
-        elif end.stopped:
-            status, task.error = end.stopped, task.reason or "cancelled"
         else:
-            task.outcome = self.attempts.outcome(task, end.exit_code)
-            status = Status.SUCCESS if task.outcome.ok else Status.FAILED
-            task.error = None if task.outcome.ok else task.outcome.error
-        if status in (Status.FAILED, Status.TIMEOUT) and task.attempts <= spec.retries and not self.stopping:
-            self._retry(task, status)
+            status, task.error = end.stopped or Status.CANCELLED, end.error or task.reason or "cancelled"
+        if self.agents and (moved := self.agents.attempt_ended(spec, outcome, task.error_class, task.attempt_start)):
+            self.observer.event("agents", task=spec.id, level=moved)
+        # A transient failure is retried without using up `retries`; after an authentication
+        # failure nothing of that runner starts again in this run (§7).
+        again = status in (Status.FAILED, Status.TIMEOUT) and not self.stopping
+        again = again and not (outcome and outcome.auth_failed)
+        transient = task.error_class == "transient" and spec.runner is not None
+        if again and transient and task.transient < self.options.transient_retries:
+            task.transient += 1
+            self._retry(task, status, task.transient)
+        elif again and task.attempts - task.transient <= spec.retries:
+            self._retry(task, status, task.attempts - task.transient)
         else:
             self._settle(task, status)
 
-    def _retry(self, task: TaskRun, status: Status) -> None:
-        delay = min(MAX_BACKOFF, self.options.retry_backoff * 2 ** (task.attempts - 1))
+    def _retry(self, task: TaskRun, status: Status, nth: int) -> None:
+        delay = min(MAX_BACKOFF, self.options.retry_backoff * 2 ** (nth - 1))
         task.status = Status.PENDING
-        task.reason = f"attempt {task.attempts} {status.value} ({task.error}); retrying in {delay:g}s"
+        why = f"{task.error_class} error: " if task.error_class == "transient" else ""
+        task.reason = f"attempt {task.attempts} {status.value} ({why}{task.error}); retrying in {delay:g}s"
         self.observer.changed("retrying", task, delay=delay)
 
         def again() -> None:
@@ -270,7 +274,8 @@ class Scheduler:
         task.attempts = doc.get("attempts", 1)
         task.exit_code = doc.get("exit_code", 0)
         task.busy = doc.get("duration", 0.0)
-        task.outcome = Outcome(ok=True, result=doc.get("output", ""), cost_usd=doc.get("cost_usd", 0.0))
+        task.outcome = Outcome(ok=True, result=doc.get("output", ""))
+        task.cost = doc.get("cost_usd", 0.0)
         task.reason = "succeeded in an earlier attempt of this run"
         self.unsettled -= 1
         for admission in self.admissions:

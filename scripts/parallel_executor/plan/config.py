@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,14 @@ def parse_size(value: int | float | str) -> int:
     return int(whole + fraction) * _UNITS[(match.group(2) or "").lower()] // scale
 
 
+def parse_share(value: int | float | str | None) -> float | None:
+    """A CPU share as a fraction of one core: "20%" and 20 are both a fifth of a core."""
+    if value is None:
+        return None
+    number = float(value.strip().rstrip("%")) if isinstance(value, str) else float(value)
+    return number / 100 if number > 0 else None
+
+
 @dataclass(frozen=True)
 class Phase:
     name: str
@@ -39,11 +48,33 @@ class Phase:
 
 @dataclass(frozen=True)
 class RunnerConfig:
+    """An agent CLI as an argv template (§3.1): `command`, the option groups that apply, `prompt_args` last."""
+
     name: str
     command: tuple[str, ...]
-    model_args: tuple[str, ...]
-    subagent_args: tuple[str, ...]
     output: str
+    prompt_args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    model_args: tuple[str, ...] = ()
+    subagent_args: tuple[str, ...] = ()
+    permission_modes: Mapping[str, tuple[str, ...]] | None = None  # None: the CLI has no permission flag
+    tools_args: tuple[str, ...] = ()
+    allowed_tools_args: tuple[str, ...] = ()
+    max_turns_args: tuple[str, ...] = ()
+    budget_args: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, name: str, r: Mapping[str, Any]) -> RunnerConfig:
+        groups = {k: tuple(r.get(k, ())) for k in _GROUPS}
+        if any("{prompt}" in arg for arg in r["command"]):
+            groups["prompt_args"] = ()  # an older config's command holds the prompt itself
+        modes = r.get("permission_modes")
+        return cls(name=name, command=tuple(r["command"]), output=r.get("output", "text"), env=dict(r.get("env", {})),
+                   permission_modes=None if modes is None else {m: tuple(a) for m, a in modes.items()}, **groups)
+
+
+_GROUPS = ("prompt_args", "model_args", "subagent_args", "tools_args", "allowed_tools_args", "max_turns_args",
+           "budget_args")
 
 
 @dataclass(frozen=True)
@@ -55,6 +86,12 @@ class Config:
     kill_grace: float
     retries: int
     retry_backoff: float
+    transient_retries: int
+    adaptive_concurrency: bool
+    budget_usd: float | None
+    cpu_per_agent: float | None  # a fraction of one core
+    permission_mode: str | None  # agent_defaults
+    fail_on_denials: bool
     memory_per_agent: int
     memory_reserve: int
     memory_limit_per_agent: int | None
@@ -146,6 +183,12 @@ def _build(raw: dict[str, Any]) -> Config:
         kill_grace=float(raw["kill_grace_seconds"]),
         retries=int(raw["retries"]),
         retry_backoff=float(raw["retry_backoff_seconds"]),
+        transient_retries=int(raw["transient_retries"]),
+        adaptive_concurrency=bool(raw["adaptive_concurrency"]),
+        budget_usd=None if raw["budget_usd"] is None else float(raw["budget_usd"]),
+        cpu_per_agent=parse_share(raw["cpu_per_agent"]),
+        permission_mode=raw["agent_defaults"].get("permission_mode"),
+        fail_on_denials=bool(raw["agent_defaults"].get("fail_on_denials", False)),
         memory_per_agent=parse_size(raw["memory_per_agent"]),
         memory_reserve=parse_size(raw["memory_reserve"]),
         memory_limit_per_agent=None if limit is None else parse_size(limit),
@@ -153,16 +196,7 @@ def _build(raw: dict[str, Any]) -> Config:
         phases=tuple(Phase(p["name"], p.get("parallel", True)) for p in raw["phases"]),
         exclusive_subagents=tuple(raw["exclusive_subagents"]),
         never_together=tuple((a, b) for a, b in raw["never_together"]),
-        runners={
-            name: RunnerConfig(
-                name=name,
-                command=tuple(r["command"]),
-                model_args=tuple(r.get("model_args", ())),
-                subagent_args=tuple(r.get("subagent_args", ())),
-                output=r.get("output", "text"),
-            )
-            for name, r in raw["runners"].items()
-        },
+        runners={name: RunnerConfig.from_dict(name, r) for name, r in raw["runners"].items()},
         merge_strategies=dict(raw["merge_strategies"]),
         temp_resources=dict(raw["temp_resources"]),
         refresh_interval=float(raw["monitoring"]["refresh_interval"]),

@@ -65,12 +65,25 @@ class TaskSpec:
     agent_tools: tuple[str, ...] = ()
     isolation: str = "none"
     epic: str | None = None
+    # Agent controls (§4): None where neither the task, the file's defaults nor the config sets one.
+    permission_mode: str | None = None
+    tools: str | None = None
+    allowed_tools: str | None = None
+    max_turns: int | None = None
+    budget_usd: float | None = None
+    fail_on_denials: bool = False
+
+    @property
+    def agent(self) -> str | None:
+        """The agent it runs as: its subagent, else its required_agent (§4)."""
+        return self.subagent or self.required_agent if self.prompt is not None else None
 
 
 @dataclass(frozen=True)
 class TaskFile:
     path: Path
     tasks: tuple[TaskSpec, ...]
+    warnings: tuple[str, ...] = ()  # what will not be passed to an agent as asked (validate and run print them)
 
     def by_id(self) -> dict[str, TaskSpec]:
         return {t.id: t for t in self.tasks}

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from parallel_executor.errors import UserError
-from parallel_executor.plan import checks, schemas
+from parallel_executor.plan import checks, controls, schemas
 from parallel_executor.plan.config import Config
 from parallel_executor.plan.graph import graph_problems, phase_problems
 from parallel_executor.plan.model import Priority, TaskFile, TaskSpec
@@ -75,11 +75,13 @@ def load_task_file(
     deps = {t["id"]: t.get("blockedBy", []) for t in merged}
     problems += graph_problems(deps, also_known=_ids(items))
     problems += _config_problems(merged, config)
+    problems += controls.placeholder_problems(merged)
     if not problems and any("phase" in t for t in merged):
         order = {p.name: i for i, p in enumerate(config.phases)}
         problems += phase_problems(deps, {t["id"]: t.get("phase") for t in merged}, order)
     if problems or options:
         raise UserError([*options, *(f"{path}: {p}" for p in problems)])
+    warnings = controls.apply_agent_defaults(merged, config)
     resolved: dict[str, Path] = {}  # resolving costs syscalls; tasks mostly share a cwd
     for t in merged:
         cwd = t.get("cwd", ".")
@@ -87,7 +89,7 @@ def load_task_file(
             resolved[cwd] = (base_dir / cwd).resolve()
         t["cwd"] = resolved[cwd]
     tasks = tuple(_build(i, t) for i, t in enumerate(merged))
-    return TaskFile(path=path.resolve(), tasks=tasks)
+    return TaskFile(path=path.resolve(), tasks=tasks, warnings=tuple(warnings))
 
 
 def _name(item: Any, number: int) -> str:
@@ -182,4 +184,14 @@ def _build(index: int, t: dict[str, Any]) -> TaskSpec:
         agent_tools=tuple(t.get("agent_tools", ())),
         isolation=t.get("isolation", "none"),
         epic=t.get("epic"),
+        permission_mode=t.get("permission_mode"),
+        tools=_tool_list(t.get("tools")),
+        allowed_tools=_tool_list(t.get("allowed_tools")),
+        max_turns=t.get("max_turns"),
+        budget_usd=t.get("budget_usd"),
+        fail_on_denials=bool(t.get("fail_on_denials")),
     )
+
+
+def _tool_list(value: str | list[str] | None) -> str | None:
+    return ",".join(value) if isinstance(value, list) else value

@@ -48,6 +48,19 @@ class Snapshot(NamedTuple):
     total: int
     done: int
     rows: list[Row]
+    agents: str = ""  # e.g. "agents 3/5: rate limited", when the run has agent tasks
+
+
+def agents_line(doc: dict[str, Any] | None) -> str:
+    """The agents part of the header, from the status document's `agents`."""
+    if not doc:
+        return ""
+    lowered = doc.get("rate_limited") or {}
+    cap = min([int(doc.get("cap", 0)), *map(int, lowered.values())])
+    line = f"agents {doc.get('running', 0)}/{cap}" + (": rate limited" if lowered else "")
+    if doc.get("budget_usd") is not None:
+        line += f" · ${doc.get('spent_usd', 0):.2f} of ${doc['budget_usd']:g}"
+    return line
 
 
 def snapshot_of_run(ex: Run) -> Snapshot:
@@ -56,11 +69,12 @@ def snapshot_of_run(ex: Run) -> Snapshot:
     for task in list(ex.running.values()):
         status = "suspended" if task.reason.startswith("suspended") else "running"
         rows.append(Row(task.spec.id, status, _who(task.spec.runner, task.spec.subagent), now - (task.start or now),
-                        last_line(task.files.stdout, task.files.stderr)))
+                        task.live or last_line(task.files.stdout, task.files.stderr)))
     rows += [Row(t.spec.id, "waiting", _who(t.spec.runner, t.spec.subagent), 0.0, t.reason)
              for t in list(ex.tasks.values()) if t.status is Status.WAITING]
     done = sum(t.status.finished for t in list(ex.tasks.values()))
-    return Snapshot(now - ex.started, ex.options.slots, len(ex.tasks), done, rows)
+    return Snapshot(now - ex.started, ex.options.slots, len(ex.tasks), done, rows,
+                    agents_line(ex.agents_doc() if ex.agents else None))
 
 
 def snapshot_of_status(doc: dict[str, Any]) -> Snapshot:
@@ -68,18 +82,21 @@ def snapshot_of_status(doc: dict[str, Any]) -> Snapshot:
     now = time.time()
     results = doc.get("results_dir", "")
     rows = [Row(t["id"], t["status"], _who(t.get("runner"), t.get("subagent")), now - _epoch(t.get("started"), now),
-                last_line(os.path.join(results, f"{t['id']}.stdout"), os.path.join(results, f"{t['id']}.stderr"))
+                t.get("latest") or last_line(os.path.join(results, f"{t['id']}.stdout"),
+                                             os.path.join(results, f"{t['id']}.stderr"))
                 if t["status"] == "running" else t.get("reason") or "")
             for t in doc["tasks"] if t["status"] in ("running", "waiting")]
     done = sum(t["status"] not in ("pending", "waiting", "running") for t in doc["tasks"])
     end = _epoch(doc.get("ended"), now)
-    return Snapshot(end - _epoch(doc.get("started"), now), int(doc.get("slots", 0)), len(doc["tasks"]), done, rows)
+    return Snapshot(end - _epoch(doc.get("started"), now), int(doc.get("slots", 0)), len(doc["tasks"]), done, rows,
+                    agents_line(doc.get("agents")))
 
 
 def view(snap: Snapshot, width: int, height: int) -> RenderableType:
     memory = psutil.virtual_memory()
     running = sum(r.status != "waiting" for r in snap.rows)
     head = Text(f"{snap.done}/{snap.total} done · {_clock(snap.elapsed)} · slots {running}/{snap.slots} · "
+                f"{snap.agents + ' · ' if snap.agents else ''}"
                 f"mem {memory.available / 2**30:.1f}G free · cpu {psutil.cpu_percent():.0f}%",
                 no_wrap=True, overflow="ellipsis")
     bar = Table.grid()  # a ProgressBar alone does not end its line

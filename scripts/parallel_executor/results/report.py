@@ -19,7 +19,8 @@ def describe(kind: str, task: TaskRun) -> str | None:
     if kind not in _SHOWN:
         return None
     return {
-        "started": f"attempt {task.attempts}/{task.spec.retries + 1}, pid {task.pid}",
+        "started": f"attempt {task.attempts}, pid {task.pid}" if task.transient else
+                   f"attempt {task.attempts}/{task.spec.retries + 1}, pid {task.pid}",
         "retrying": task.reason,
         "waiting": task.reason,
         "success": f"in {task.busy:.2f}s",
@@ -46,7 +47,7 @@ def table(ex: Run, full_up_to: int = 100) -> str:
     shown = [t for t in ex.tasks.values() if len(ex.tasks) <= full_up_to or t.status is not Status.SUCCESS]
     rows: list[tuple[str, str, int | str, str, str, str]] = [
         (t.spec.id, t.status.value + (" (earlier)" if t.reused else ""), t.attempts, f"{t.busy:.2f}s",
-         f"${t.cost:.4f}" if t.cost else "-", shorten(t.error or ""))
+         f"${t.cost:.4f}" if t.cost else "-", shorten(_problem(t)))
         for t in shown
     ]
     if len(shown) < len(ex.tasks):
@@ -67,16 +68,30 @@ def table(ex: Run, full_up_to: int = 100) -> str:
     return head + "\n\n" + tabulate(footer, tablefmt="plain")
 
 
+def _problem(t: TaskRun) -> str:
+    """A failed task's error (with its class), or the tools an agent was denied (§7)."""
+    denied = t.outcome.denials if t.outcome else ()
+    text = f"[{t.error_class}] {t.error}" if t.error and t.error_class else t.error or ""
+    if denied:
+        text = (text + "; " if text else "") + "denied: " + ", ".join(denied)
+    return text
+
+
 def summary(ex: Run, waves: list[list[str]], merged: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": ex.state.run_id,
         "status": ex.final_state(),
         "results_dir": str(ex.state.results_dir),
-        **ex.totals(),
+        **(sums := ex.totals()),
+        "tokens": {"input": sums["input_tokens"], "output": sums["output_tokens"]},
         "tasks": {
             t.spec.id: {"status": t.status.value, "attempts": t.attempts, "exit_code": t.exit_code,
                         "start_time": iso(t.start), "end_time": iso(t.end), "duration": round(t.busy, 6),
-                        "error": t.error}
+                        "error": t.error, "error_class": t.error_class if t.status is not Status.SUCCESS else None,
+                        "cost_usd": round(t.cost, 6),
+                        "tokens": {"input": t.tokens["input_tokens"], "output": t.tokens["output_tokens"]},
+                        "session_id": t.outcome.session_id if t.outcome else None,
+                        "permission_denials": list(t.outcome.denials) if t.outcome else []}
             for t in ex.tasks.values()
         },
         "waves": waves,
