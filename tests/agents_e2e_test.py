@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import engine, helper, run_json, start_engine, wait_for
+from tests.conftest import engine, helper, start_engine, wait_for
 from tests.executor_test import intervals, max_overlap
 
 pytestmark = pytest.mark.timeout(60)
