@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -44,3 +45,13 @@ def test_logs_follow_streams_until_the_task_ends(home: Path, tasks_file: Callabl
         assert done.stdout.splitlines()[-1] == "tick 3"  # it waited for the end
     finally:
         run.wait(timeout=30)
+
+
+def test_an_agents_stream_is_shown_as_its_messages_unless_raw(home: Path, tasks_file: Callable[..., Path]) -> None:
+    fakes = Path(__file__).resolve().parent / "fakes"
+    env = {"PATH": f"{fakes}:{os.environ['PATH']}", "FAKE_AGENT_MODE": "capture:claude-stream-agent"}
+    code, _ = run_json(tasks_file([{"id": "agent", "prompt": "hi"}]), env=env)
+    assert code == 0
+    shown, raw = engine("logs", "agent").stdout, engine("logs", "agent", "--raw").stdout
+    assert raw.startswith('{"type":"system"') and not shown.lstrip().startswith("{")
+    assert "hi from mock" in shown and len(shown) < len(raw) / 3

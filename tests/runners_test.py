@@ -121,3 +121,24 @@ def test_placeholders_are_filled_byte_exact_once_and_cut_to_64_kib(tmp_path: Pat
     filled = attempts.fill("A={{result:a}}|D={{data:a}}|{x}|{{other}}|{{result:f}}|{{result:big}}")
     assert filled == (f"A={answer}|D={{\"k\": [\"v\", 1]}}|{{x}}|{{{{other}}}}|[f failed: exit code 1]\nboom|"
                       + "y" * ANSWER_BYTES)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="Claude Code refuses bypassPermissions only as root")
+def test_bypass_permissions_as_root_is_a_warning_unless_is_sandbox(home: Path, tasks_file: Callable[..., Path]) -> None:
+    _, warnings = load(tasks_file, [{"id": "b", "prompt": "p", "permission_mode": "bypassPermissions"},
+                                    {"id": "s", "prompt": "p", "permission_mode": "bypassPermissions",
+                                     "env": {"IS_SANDBOX": "1"}}])
+    assert [w for w in warnings if "IS_SANDBOX=1" in w] == [w for w in warnings if w.startswith("task 'b'")]
+    assert len(warnings) == 1
+
+
+def test_the_claude_runner_turns_its_own_retries_off(tmp_path: Path) -> None:
+    from parallel_executor.engine.records import TaskRun
+
+    specs = {"t": TaskSpec(id="t", index=0, subject="", prompt="p", command=None, runner="claude", subagent=None,
+                           model=None, type=None, blocked_by=(), phase=None, paths=(), reads=(), artifacts=(),
+                           cwd=tmp_path, env={}, timeout=5.0, retries=0, priority=1, estimate=None)}  # type: ignore[arg-type]
+    files = {"t": _files(tmp_path, "t")}
+    attempt = Attempts(load_config().runners, "run", {"PATH": "/bin", "CLAUDECODE": "1"}, files, True) \
+        .prepare(TaskRun(specs["t"], files["t"]))
+    assert attempt.env["CLAUDE_CODE_MAX_RETRIES"] == "0" and "CLAUDECODE" not in attempt.env

@@ -136,9 +136,12 @@ def history(as_json: bool, limit: int) -> int:
 @click.option("--run", "run_id", help="The run [default: the latest run that has TASK_ID].")
 @click.option("--stderr", is_flag=True, help="Its stderr instead of its stdout.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing what it writes until it ends.")
-def logs(task_id: str, run_id: str | None, stderr: bool, follow: bool) -> int:
-    """Print TASK_ID's whole output (its last attempt), or follow it while it runs."""
-    return _call("logs", task_id=task_id, run_id=run_id, stderr=stderr, follow=follow)
+@click.option("--raw", is_flag=True, help="An agent's stream-json lines as they are, not as its messages.")
+def logs(task_id: str, run_id: str | None, stderr: bool, follow: bool, raw: bool) -> int:
+    """Print TASK_ID's whole output (its last attempt), or follow it while it runs.
+
+    An agent's streamed output is shown as its messages and tool calls, one per line."""
+    return _call("logs", task_id=task_id, run_id=run_id, stderr=stderr, follow=follow, raw=raw)
 
 
 @cli.command("registry")

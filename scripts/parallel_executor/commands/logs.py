@@ -1,4 +1,7 @@
-"""`logs TASK_ID [--run RUN_ID] [--stderr] [-f/--follow]`: a task's whole output (its last attempt)."""
+"""`logs TASK_ID [--run RUN_ID] [--stderr] [-f/--follow] [--raw]`: a task's whole output (its last attempt).
+
+An agent's stdout in a streaming format (JSON lines) is shown as what the agent said and did, one
+line per message or tool call, unless --raw asks for the lines themselves."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from parallel_executor.agents.readers import live_text
 from parallel_executor.engine.journal import read_status, run_ids
 from parallel_executor.errors import EXIT_OK, UserError
 from parallel_executor.plan import checks, model
@@ -17,7 +21,7 @@ POLL = 0.2  # seconds between looks at a followed file and its run's status
 FINISHED = {status.value for status in model.FINISHED}
 
 
-def main(task_id: str, run_id: str | None, stderr: bool, follow: bool) -> int:
+def main(task_id: str, run_id: str | None, stderr: bool, follow: bool, raw: bool = False) -> int:
     if not checks.TASK_ID.fullmatch(task_id):
         raise UserError(f"'{task_id}' is not a task id")
     run_id = run_id or _latest_with(task_id)
@@ -25,12 +29,13 @@ def main(task_id: str, run_id: str | None, stderr: bool, follow: bool) -> int:
     if _task(doc, task_id) is None:
         raise UserError(f"run {run_id} has no task '{task_id}'")
     path = Path(doc.get("results_dir") or results_root() / run_id) / f"{task_id}.{'stderr' if stderr else 'stdout'}"
-    offset = _copy(path, 0)
+    render = not (raw or stderr or not (_task(doc, task_id) or {}).get("runner"))
+    offset = _copy(path, 0, render, last=not follow)
     while follow and not _ended(run_id, task_id):
         time.sleep(POLL)
-        offset = _copy(path, offset)
+        offset = _copy(path, offset, render, last=False)
     if follow:
-        _copy(path, offset)  # what it wrote as it ended
+        _copy(path, offset, render, last=True)  # what it wrote as it ended
     elif not path.exists():
         print(f"parallel-executor: task '{task_id}' of run {run_id} has no output yet", file=sys.stderr)
     return EXIT_OK
@@ -56,9 +61,19 @@ def _ended(run_id: str, task_id: str) -> bool:
     return doc["state"] != "running" or task is None or task["status"] in FINISHED
 
 
-def _copy(path: Path, offset: int) -> int:
+def _rendered(chunk: bytes) -> bytes:
+    """Stream-JSON lines as the agent's text; other lines as they are."""
+    out = []
+    for line in chunk.decode("utf-8", errors="replace").splitlines():
+        text = live_text(line) if line.lstrip().startswith("{") else line
+        if text is not None:
+            out.append(text + "\n")
+    return "".join(out).encode()
+
+
+def _copy(path: Path, offset: int, render: bool = False, last: bool = True) -> int:
     """Write what the file holds past offset to stdout; the new offset (0 again if it was truncated:
-    a retry starts its output afresh)."""
+    a retry starts its output afresh). Rendered, only whole lines are taken (unless it is the last look)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
@@ -68,7 +83,15 @@ def _copy(path: Path, offset: int) -> int:
             offset = 0
         f.seek(offset)
         while chunk := f.read(1 << 16):
-            sys.stdout.buffer.write(chunk)
+            if render:
+                whole = chunk if last else chunk[: chunk.rfind(b"\n") + 1]
+                if not whole:
+                    break  # a line still being written, or longer than a chunk: shown when whole
+                chunk = whole
+                f.seek(offset + len(chunk))
+                sys.stdout.buffer.write(_rendered(chunk))
+            else:
+                sys.stdout.buffer.write(chunk)
             offset += len(chunk)
     sys.stdout.buffer.flush()
     return offset
