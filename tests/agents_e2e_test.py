@@ -170,3 +170,18 @@ def test_a_running_agent_shows_its_latest_message(home: Path, tmp_path: Path, mo
         assert "working on: write the parser" in str(latest())
     finally:
         proc.wait(timeout=30)
+
+
+def test_cpu_bound_agents_on_a_saturated_machine_are_throttled_then_freed(home: Path, tmp_path: Path) -> None:
+    burn = "import sys, time\nend = time.time() + float(sys.argv[1])\nwhile time.time() < end: pass\n"
+    runner = {"command": [sys.executable, "-c", burn], "prompt_args": ["{prompt}"], "output": "text"}
+    cores = len(os.sched_getaffinity(0))
+    tasks = [{"id": f"agent{i}", "prompt": "7", "runner": "burn"} for i in range(2)]
+    tasks += [{"id": f"load{i}", "command": [sys.executable, "-c", burn, "3"]} for i in range(cores + 1)]
+    code, summary, _ = run(tmp_path, tasks, "-j", str(len(tasks)),
+                           config={"cpu_per_agent": "20%", "runners": {"burn": runner}})
+    assert code == 0, summary
+    events = [json.loads(line) for line in (home / "memory/temp/runs" / summary["run_id"] / "events.jsonl").open()]
+    held = {e["task"] for e in events if e["event"] == "throttled"}
+    freed = {e["task"] for e in events if e["event"] == "unthrottled"}
+    assert held == {"agent0", "agent1"} and freed == held, events
