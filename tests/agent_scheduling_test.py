@@ -120,7 +120,7 @@ def test_rate_limits_halve_the_level_once_per_burst_and_successes_raise_it(tmp_p
 
 
 def test_the_monitor_header_says_when_agents_are_rate_limited() -> None:
-    from parallel_executor.results.monitor import agents_line
+    from parallel_executor.results.report import agents_line
 
     assert agents_line({"running": 3, "cap": 10, "rate_limited": {}, "budget_usd": None}) == "agents 3/10"
     assert agents_line({"running": 3, "cap": 10, "rate_limited": {"claude": 5}, "budget_usd": 2, "spent_usd": 0.5}) \

@@ -15,7 +15,7 @@ import click
 from parallel_executor.engine.journal import engine_alive, latest_run, read_status
 from parallel_executor.errors import EXIT_OK
 from parallel_executor.plan.config import load_config
-from parallel_executor.results.report import shorten
+from parallel_executor.results.report import agents_line, shorten
 from parallel_executor.system.timestamps import epoch
 
 
@@ -35,13 +35,15 @@ def render(doc: dict[str, Any]) -> str:
     from tabulate import tabulate
 
     now = time.time()
-    rows = [(t["id"], t["status"], t["attempts"], _elapsed(t, now), t.get("pid") or "", shorten(t.get("reason") or ""))
+    rows = [(t["id"], t["status"], t["attempts"], _elapsed(t, now), t.get("pid") or "", shorten(_detail(t)))
             for t in doc["tasks"]]
     state = doc["state"]
     if state == "running" and not engine_alive(doc):
         state = f"running, but its engine (pid {doc['pid']}) is gone: the next run or `cancel` ends its tasks"
     head = [("run", doc["run_id"]), ("state", state), ("engine pid", doc["pid"]), ("task file", doc["task_file"]),
             ("started", doc["started"]), ("tasks", tally(doc))]
+    if doc.get("agents") and doc["state"] == "running":
+        head.append(("agents", agents_line(doc["agents"])))
     if doc.get("totals"):
         t = doc["totals"]
         head.append(("measured", f"wall {t['wall_time']:.2f}s, task time {t['task_time_sum']:.2f}s, "
@@ -84,6 +86,12 @@ def _wait_end(run_id: str, interval: float, each: Callable[[dict[str, Any]], Non
         if doc["state"] != "running" or not engine_alive(doc):
             return
         time.sleep(interval)
+
+
+def _detail(task: dict[str, Any]) -> str:
+    """Why it waits or failed; for a running agent its latest message; `throttled: cpu` when held."""
+    text = task.get("latest") or task.get("reason") or ""
+    return f"throttled: cpu · {text}" if task.get("throttled") else text
 
 
 def _elapsed(task: dict[str, Any], now: float) -> str:

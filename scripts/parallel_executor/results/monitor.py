@@ -25,7 +25,7 @@ from rich.text import Text
 from parallel_executor.engine.records import TaskRun
 from parallel_executor.engine.run import Run
 from parallel_executor.plan.model import Status
-from parallel_executor.results.report import describe
+from parallel_executor.results.report import agents_line, describe
 from parallel_executor.system.timestamps import epoch
 
 SYMBOLS = {"running": ("▶", "cyan"), "waiting": ("…", "yellow"), "suspended": ("‖", "yellow"), "pending": ("·", "dim"),
@@ -49,18 +49,6 @@ class Snapshot(NamedTuple):
     done: int
     rows: list[Row]
     agents: str = ""  # e.g. "agents 3/5: rate limited", when the run has agent tasks
-
-
-def agents_line(doc: dict[str, Any] | None) -> str:
-    """The agents part of the header, from the status document's `agents`."""
-    if not doc:
-        return ""
-    lowered = doc.get("rate_limited") or {}
-    cap = min([int(doc.get("cap", 0)), *map(int, lowered.values())])
-    line = f"agents {doc.get('running', 0)}/{cap}" + (": rate limited" if lowered else "")
-    if doc.get("budget_usd") is not None:
-        line += f" · ${doc.get('spent_usd', 0):.2f} of ${doc['budget_usd']:g}"
-    return line
 
 
 def snapshot_of_run(ex: Run) -> Snapshot:

@@ -99,6 +99,18 @@ def summary(ex: Run, waves: list[list[str]], merged: dict[str, Any]) -> dict[str
     }
 
 
+def agents_line(doc: dict[str, Any] | None) -> str:
+    """The agents part of the header, from the status document's `agents`."""
+    if not doc:
+        return ""
+    lowered = doc.get("rate_limited") or {}
+    cap = min([int(doc.get("cap", 0)), *map(int, lowered.values())])
+    line = f"agents {doc.get('running', 0)}/{cap}" + (": rate limited" if lowered else "")
+    if doc.get("budget_usd") is not None:
+        line += f" · ${doc.get('spent_usd', 0):.2f} of ${doc['budget_usd']:g}"
+    return line
+
+
 def shorten(text: str, width: int = 60) -> str:
     text = text.replace("\n", " ")
     return text if len(text) <= width else text[: width - 3] + "..."
