@@ -13,7 +13,8 @@ retry_backoff_seconds to 0.25 (transient retries wait 0.25, 0.5, 1, 2, 4 s; the 
 would measure the backoff, not the concurrency policy), retries 0 (only transient retries),
 and max_parallel_tasks to the -j asked for, so -j 12 is really 12.
 Makespan = the summary's wall_time; the 429s are counted by the fake agent itself (calls.log).
-Run: python benchmarks/ratelimit.py [--rounds N] [--tasks 40] [--slots 12] [--k 4] [--timeline] [--keep]"""
+Run: python benchmarks/ratelimit.py [--rounds N] [--tasks 40] [--slots 12] [--k 4] [--timeline] [--keep]
+     [--adaptive-only]"""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ class Outcome:
     attempts: int  # as the engine counts them
     failed: int  # tasks that did not succeed
     transient: int  # tasks whose last error the engine classed transient
+    unretried: int  # failed tasks classed transient that did not get all their transient retries
     busy: float  # seconds of successful agent work, for the limit's utilisation
     root: Path
     calls: list[list[str]] = field(repr=False, default_factory=list)
@@ -111,6 +113,8 @@ def run_once(base: Path, name: str, args: argparse.Namespace, adaptive: bool, jo
         attempts=sum(int(t.get("attempts", 1)) for t in tasks),
         failed=sum(1 for t in tasks if t.get("status") != "success"),
         transient=sum(1 for t in tasks if t.get("error_class") == "transient"),
+        unretried=sum(1 for t in tasks if t.get("status") != "success" and t.get("error_class") == "transient"
+                      and int(t.get("attempts", 1)) <= args.transient_retries),
         busy=sum(float(c[2]) - float(c[1]) for c in calls if c[0] == "ok"),
         root=root, calls=calls, levels=levels(root))
 
@@ -203,6 +207,9 @@ def measure(args: argparse.Namespace, base: Path) -> int:
             print(f"round {round_ + 1} {name}: {o.makespan:.2f} s ({o.makespan / ideal:.2f}x), {o.rejected} 429s, "
                   f"{o.attempts} attempts, {o.failed} failed, limit busy {o.busy / (args.k * o.makespan):.0%}"
                   + (f"  [{o.root}]" if args.keep else ""), flush=True)
+            if o.unretried:
+                print(f"  engine anomaly: {o.unretried} tasks failed with a transient error before using their "
+                      f"{args.transient_retries} transient retries", flush=True)
             if args.timeline:
                 timeline(o, args.k)
 
@@ -236,8 +243,13 @@ def measure(args: argparse.Namespace, base: Path) -> int:
                   f"counts only the tasks that succeeded, and is not comparable")
     if not args.adaptive_only:
         off = names[1]
-        print(f"adaptive / fixed -j {args.slots}: {med(on, 'makespan') / med(off, 'makespan'):.2f}x the makespan, "
-              f"{med(on, 'rejected'):g} vs {med(off, 'rejected'):g} 429s")
+        done_on, done_off = (args.tasks - med(n, "failed") for n in (on, off))
+        line = (f"adaptive on vs off: {done_on:g} vs {done_off:g} of {args.tasks} tasks done, "
+                f"{med(on, 'rejected'):g} vs {med(off, 'rejected'):g} 429s, "
+                f"{med(on, 'attempts'):g} vs {med(off, 'attempts'):g} attempts")
+        if not med(on, "failed") and not med(off, "failed"):
+            line += f", {med(on, 'makespan') / med(off, 'makespan'):.2f}x the makespan"
+        print(line)
     return 0 if ok else 1
 
 
