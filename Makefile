@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/analyze.py
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/makespan.py
+	$(PY) benchmarks/ratelimit.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info examples/demo/.claude
