@@ -126,3 +126,11 @@ def test_the_monitor_header_says_when_agents_are_rate_limited() -> None:
     assert agents_line({"running": 3, "cap": 10, "rate_limited": {"claude": 5}, "budget_usd": 2, "spent_usd": 0.5}) \
         == "agents 3/5: rate limited · $0.50 of $2"
     assert agents_line(None) == ""
+
+
+def test_a_resumed_run_counts_what_it_spent_before_in_its_cost_tokens_and_budget() -> None:
+    reused = {"a": {"attempts": 2, "exit_code": 0, "duration": 1.0, "output": "x", "cost_usd": 0.05,
+                    "usage": {"input_tokens": 7, "output_tokens": "bad"}}}
+    h = harness([agent("a"), agent("b", 1)], {}, budget=0.04, reused=reused)
+    assert h.s.tasks["a"].cost == 0.05 and h.s.tasks["a"].tokens == {"input_tokens": 7, "output_tokens": 0}
+    assert h.status("b") is Status.SKIPPED and h.s.tasks["b"].reason.startswith("budget reached")

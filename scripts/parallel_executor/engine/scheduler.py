@@ -275,7 +275,12 @@ class Scheduler:
         task.exit_code = doc.get("exit_code", 0)
         task.busy = doc.get("duration", 0.0)
         task.outcome = Outcome(ok=True, result=doc.get("output", ""))
-        task.cost = doc.get("cost_usd", 0.0)
+        cost, usage = doc.get("cost_usd"), doc.get("usage")
+        task.cost = float(cost) if isinstance(cost, (int, float)) else 0.0
+        usage = usage if isinstance(usage, dict) else {}
+        task.tokens = {k: v if isinstance(v := usage.get(k), int) else 0 for k in task.tokens}
+        if self.agents:
+            self.agents.spent += task.cost  # the run's cost, and its budget, include what it spent before
         task.reason = "succeeded in an earlier attempt of this run"
         self.unsettled -= 1
         for admission in self.admissions:
