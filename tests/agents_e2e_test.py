@@ -62,16 +62,24 @@ CASES = [  # capture, runner, status, error text, attempts (1 + transient_retrie
 ]
 
 
-@pytest.mark.parametrize(("capture", "runner", "status", "error", "attempts", "error_class"), CASES,
-                         ids=[c[0] for c in CASES])
-def test_each_real_shape_ends_right(home: Path, tmp_path: Path, capture: str, runner: str, status: str,
-                                    error: str | None, attempts: int, error_class: str | None) -> None:
-    code, summary, _ = run(tmp_path, [{"id": "t", "prompt": "say hi", "runner": runner}],
-                           FAKE_AGENT_MODE=f"capture:{capture}")
-    task = summary["tasks"]["t"]
-    assert (code, task["status"], task["attempts"], task["error_class"]) == \
-        (0 if status == "success" else 1, status, attempts, error_class), task
-    assert (task["error"] is None) if error is None else (error in task["error"]), task["error"]
+def test_each_real_shape_ends_right(home: Path, tmp_path: Path) -> None:
+    """All the captures in one run, each task replaying its own, so that the engine starts once."""
+    auth = {"claude-mock-e401", "codex-mock-e401", "aider-mock-e401"}  # each stops its runner: a run of their own
+    summaries = {}
+    for part in (auth, {c[0] for c in CASES} - auth):
+        tasks = [{"id": c, "prompt": "say hi", "runner": runner, "env": {"FAKE_AGENT_MODE": f"capture:{c}"}}
+                 for c, runner, *_ in CASES if c in part]
+        code, summary, _ = run(tmp_path, tasks, "-j", "8")
+        assert code == 1
+        summaries.update(summary["tasks"])
+    wrong = []
+    for capture, _, status, error, attempts, error_class in CASES:
+        task = summaries[capture]
+        got = (task["status"], task["attempts"], task["error_class"])
+        if got != (status, attempts, error_class) or not (
+                task["error"] is None if error is None else error in (task["error"] or "")):
+            wrong.append(f"{capture}: {got} {task['error']!r}, expected {(status, attempts, error_class)} {error!r}")
+    assert not wrong, "\n".join(wrong)
 
 
 def test_codex_waiting_for_a_network_is_ended_as_transient_not_left_to_the_timeout(home: Path, tmp_path: Path) -> None:
@@ -157,7 +165,7 @@ def test_denied_tools_are_named_and_fail_the_task_only_when_asked(home: Path, tm
 def test_a_running_agent_shows_its_latest_message(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "tasks.json").write_text(json.dumps([{"id": "t", "prompt": "write the parser"}]))
     monkeypatch.setenv("PATH", f"{FAKES}:{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_AGENT_SLEEP", "4")
+    monkeypatch.setenv("FAKE_AGENT_SLEEP", "2.5")
     proc = start_engine(tmp_path / "tasks.json")
     try:
         def latest() -> str | None:
@@ -176,8 +184,8 @@ def test_cpu_bound_agents_on_a_saturated_machine_are_throttled_then_freed(home: 
     burn = "import sys, time\nend = time.time() + float(sys.argv[1])\nwhile time.time() < end: pass\n"
     runner = {"command": [sys.executable, "-c", burn], "prompt_args": ["{prompt}"], "output": "text"}
     cores = len(os.sched_getaffinity(0))
-    tasks = [{"id": f"agent{i}", "prompt": "7", "runner": "burn"} for i in range(2)]
-    tasks += [{"id": f"load{i}", "command": [sys.executable, "-c", burn, "3"]} for i in range(cores + 1)]
+    tasks = [{"id": f"agent{i}", "prompt": "4.5", "runner": "burn"} for i in range(2)]
+    tasks += [{"id": f"load{i}", "command": [sys.executable, "-c", burn, "2"]} for i in range(cores + 1)]
     code, summary, _ = run(tmp_path, tasks, "-j", str(len(tasks)),
                            config={"cpu_per_agent": "20%", "runners": {"burn": runner}})
     assert code == 0, summary
@@ -185,3 +193,14 @@ def test_cpu_bound_agents_on_a_saturated_machine_are_throttled_then_freed(home: 
     held = {e["task"] for e in events if e["event"] == "throttled"}
     freed = {e["task"] for e in events if e["event"] == "unthrottled"}
     assert held == {"agent0", "agent1"} and freed == held, events
+
+
+def test_a_dependency_answer_reaches_the_agent_byte_exact_in_one_argument(home: Path, tmp_path: Path) -> None:
+    text = "it's \"quoted\" {braces} {{result:x}} $(id)\n\ttabbed ü"
+    log = tmp_path / "log"
+    log.mkdir()
+    tasks = [{"id": "facts", "command": [sys.executable, "-c", f"import sys; sys.stdout.write({text!r})"]},
+             {"id": "write", "prompt": "Use this:\n{{result:facts}}\nend {x}", "blockedBy": ["facts"]}]
+    code, _, _ = run(tmp_path, tasks, FAKE_AGENT_LOG=str(log))
+    (call,) = [json.loads(f.read_text()) for f in log.iterdir()]
+    assert code == 0 and call["argv"][-2:] == ["--", f"Use this:\n{text}\nend {{x}}"]

@@ -94,7 +94,7 @@ class Scheduler:
             try:
                 reason = next((r for a in self.admissions if (r := a.blocked(task.spec))), None)
             except NeverAdmitted as e:
-                task.error = task.reason = str(e)
+                task.error, task.reason, task.error_class = str(e), str(e), None
                 self._settle(task, e.status)
                 if e.status is Status.SKIPPED:
                     self._skip_dependents(task)
