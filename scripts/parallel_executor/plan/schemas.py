@@ -12,11 +12,13 @@ import json
 import marshal
 import re
 import sys
+from collections.abc import Collection
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
 
+from parallel_executor.plan.advice import did_you_mean
 from parallel_executor.system.fsutil import private_dir, write_atomic
 from parallel_executor.system.locations import SHIPPED_CONFIG_DIR, temp_dir
 
@@ -109,7 +111,7 @@ def describe(error: ValidationError) -> str:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
         extra = sorted(k for k in error.instance if k not in allowed)
-        return "unknown field " + ", ".join(short_repr(k) for k in extra)
+        return "unknown field " + _unknown_fields(extra, allowed)
     if error.validator == "required":
         return str(error.message).replace(" is a required property", " is required")
     shown = short_repr(error.instance)
@@ -128,6 +130,15 @@ def describe(error: ValidationError) -> str:
     message = str(error.message)
     whole = repr(error.instance)
     return message.replace(whole, shown) if len(whole) > len(shown) else message
+
+
+def _unknown_fields(extra: list[Any], known: Collection[str]) -> str:
+    """'blockedby'; did you mean 'blockedBy'? -- or, for several: 'a' (did you mean 'b'?), 'c'."""
+    close = [did_you_mean(k, known) if isinstance(k, str) else None for k in extra]
+    if len(extra) == 1:
+        return short_repr(extra[0]) + (f"; did you mean {close[0]!r}?" if close[0] else "")
+    hints = [f" (did you mean {c!r}?)" if c else "" for c in close]
+    return ", ".join(short_repr(k) + hint for k, hint in zip(extra, hints, strict=True))
 
 
 def short_repr(value: Any, width: int = 60) -> str:
