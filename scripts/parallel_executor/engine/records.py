@@ -3,8 +3,9 @@ figures a resource watch measures. The scheduler keeps them; documents and views
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from parallel_executor.agents.readers import Outcome
 from parallel_executor.plan.model import Status, TaskSpec
@@ -59,6 +60,19 @@ class TaskRun:
     tokens: dict[str, int] = field(default_factory=lambda: {"input_tokens": 0, "output_tokens": 0})
     live: str | None = None  # a running agent's latest message
     throttled: bool = False  # held to its CPU share
+
+    def restore(self, doc: Mapping[str, Any]) -> None:
+        """Its success in an earlier session of the run, from its result file (read defensively)."""
+        self.status, self.reused = Status.SUCCESS, True
+        self.attempts = doc.get("attempts", 1)
+        self.exit_code = doc.get("exit_code", 0)
+        self.busy = doc.get("duration", 0.0)
+        self.outcome = Outcome(ok=True, result=doc.get("output", ""))
+        cost, usage = doc.get("cost_usd"), doc.get("usage")
+        self.cost = float(cost) if isinstance(cost, (int, float)) else 0.0
+        usage = usage if isinstance(usage, dict) else {}
+        self.tokens = {k: v if isinstance(v := usage.get(k), int) else 0 for k in self.tokens}
+        self.reason = "succeeded in an earlier attempt of this run"
 
     def count(self, outcome: Outcome) -> None:
         """Add an attempt's cost and tokens to the task's."""

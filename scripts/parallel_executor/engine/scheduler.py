@@ -1,22 +1,20 @@
 """The scheduler (§6, §7): every decision of a run, and nothing else.
 
-It owns the plan: which tasks are ready and in what order (priority, then longest remaining
-path, then file order), which may start now (slots, the critical boost, admission checks), what
-an ended attempt means (success, a retry after backoff, a failure that skips its dependents, a
-halt), and when a signal stops the run. It is driven by events — `pump()` once per loop turn,
-`attempt_ended()` and `attempt_stopping()` from the backend, timers it set on its clock, `interrupt()` — and
-acts through its collaborators: the backend runs attempts, the observer journals and writes
-documents. It never touches a process, a descriptor or a file, so tests drive it with a fake
-backend and a fake clock.
+It owns the plan: which tasks are ready and in what order (priority, longest remaining path, file
+order), which may start now (slots, the critical boost, admission checks), what an ended attempt
+means (success, a retry after backoff, a failure and the triggers of its dependents, a halt), and
+when a signal stops the run. Driven by events (`pump()` once per loop turn, `attempt_ended()` and
+`attempt_stopping()` from the backend, its timers, `interrupt()`), it acts through the backend and
+the observer, never on a process, a descriptor or a file: tests drive it with fakes.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from parallel_executor.agents.readers import Outcome
 from parallel_executor.engine.admission import Admission, NeverAdmitted, WaveBarrier
 from parallel_executor.engine.agentgate import AgentGate
 from parallel_executor.engine.backends import AttemptEnd, Backend, StartFailed
@@ -43,6 +41,9 @@ class Scheduler:
         remaining = remaining_paths(graph, estimates)
         self.keys: dict[str, ReadyKey] = {tid: ready_key(t.spec, remaining[tid]) for tid, t in self.tasks.items()}
         self.unmet = {tid: len(t.spec.blocked_by) for tid, t in self.tasks.items()}
+        self.failed_deps = dict.fromkeys(self.tasks, 0)  # settled dependencies that did not succeed
+        self._released: deque[TaskRun] = deque()
+        self._releasing = False
         self.admissions: list[Admission] = [WaveBarrier(graph)] if options.schedule == "waves" else []
         self.admissions += admissions  # path locks come last: admitting a task takes its locks
         self.supervision, self.agents = supervision, agents
@@ -58,9 +59,7 @@ class Scheduler:
         for tid, doc in (reused or {}).items():
             self._restore(self.tasks[tid], doc)
 
-    @property
-    def done(self) -> bool:
-        return not self.unsettled
+    done = property(lambda self: not self.unsettled)
 
     def begin(self) -> None:
         for tid, count in self.unmet.items():
@@ -96,8 +95,6 @@ class Scheduler:
             except NeverAdmitted as e:
                 task.error, task.reason, task.error_class = str(e), str(e), None
                 self._settle(task, e.status)
-                if e.status is Status.SKIPPED:
-                    self._skip_dependents(task)
                 continue
             if reason:
                 held.append(item)
@@ -216,29 +213,43 @@ class Scheduler:
             admission.settled(task.spec)
         self.observer.settled(task)  # its result file exists before a dependent can start
         self.observer.changed(status.value, task)
-        if status is Status.SUCCESS:
-            for child in self.dependents[task.spec.id]:
-                self.unmet[child] -= 1
-                if self.unmet[child] == 0 and not self.stopping:
-                    self._make_ready(self.tasks[child])
-            return
-        if status is Status.SKIPPED:
-            return  # its dependents are settled by whoever skipped it
-        self._skip_dependents(task)
+        self._released.append(task)
+        if self._releasing:
+            return  # settled while its dependency's dependents are looked at: its turn comes in that loop
+        self._releasing = True
+        try:  # a loop, not recursion: a chain of 10,000 skipped tasks must not exhaust the stack
+            while self._released:
+                self._release_dependents(self._released.popleft())
+        finally:
+            self._releasing = False
         if self.options.halt != "never" and status in (Status.FAILED, Status.TIMEOUT) and not self.stopping:
             self._stop(Status.SKIPPED, f"not started: --halt {self.options.halt} after '{task.spec.id}' "
                                        f"{status.value}", terminate=self.options.halt == "now")
 
-    def _skip_dependents(self, failed: TaskRun) -> None:
-        """Every transitive dependent is skipped, naming the task that did not succeed."""
-        reason = f"dependency '{failed.spec.id}' {failed.status.value}"
-        stack = list(self.dependents[failed.spec.id])
-        while stack:
-            task = self.tasks[stack.pop()]
-            if not task.status.finished:
-                task.reason = task.error = reason
-                self._settle(task, Status.SKIPPED)
-                stack.extend(self.dependents[task.spec.id])
+    def _release_dependents(self, dep: TaskRun) -> None:
+        """`dep` settled: each dependent whose trigger (§4) can no longer hold is skipped, naming the
+        cause; one whose dependencies have all settled starts, or is `not needed`."""
+        ok = dep.status in (Status.SUCCESS, Status.NOT_NEEDED)
+        cause = dep.reason if dep.status is Status.SKIPPED and dep.reason.startswith("dependency") \
+            else f"dependency '{dep.spec.id}' {dep.status.value}"
+        for child_id in self.dependents[dep.spec.id]:
+            child = self.tasks[child_id]
+            if child.status.finished:
+                continue
+            trigger = child.spec.trigger
+            if not ok and trigger == "all_success":
+                child.reason = child.error = cause
+                self._settle(child, Status.SKIPPED)
+                continue
+            self.failed_deps[child_id] += not ok
+            self.unmet[child_id] -= 1
+            if self.unmet[child_id] or self.stopping:
+                continue
+            if trigger == "one_failed" and not self.failed_deps[child_id]:
+                child.reason = "not needed: every dependency succeeded"
+                self._settle(child, Status.NOT_NEEDED)
+            else:
+                self._make_ready(child)
 
     def _stop(self, status: Status, reason: str, terminate: bool) -> None:
         """Start nothing more; settle what has not started; optionally end what runs."""
@@ -270,18 +281,9 @@ class Scheduler:
 
     def _restore(self, task: TaskRun, doc: Mapping[str, Any]) -> None:
         """A task that succeeded in the run being resumed: its result stands."""
-        task.status, task.reused = Status.SUCCESS, True
-        task.attempts = doc.get("attempts", 1)
-        task.exit_code = doc.get("exit_code", 0)
-        task.busy = doc.get("duration", 0.0)
-        task.outcome = Outcome(ok=True, result=doc.get("output", ""))
-        cost, usage = doc.get("cost_usd"), doc.get("usage")
-        task.cost = float(cost) if isinstance(cost, (int, float)) else 0.0
-        usage = usage if isinstance(usage, dict) else {}
-        task.tokens = {k: v if isinstance(v := usage.get(k), int) else 0 for k in task.tokens}
+        task.restore(doc)
         if self.agents:
             self.agents.spent += task.cost  # the run's cost, and its budget, include what it spent before
-        task.reason = "succeeded in an earlier attempt of this run"
         self.unsettled -= 1
         for admission in self.admissions:
             admission.settled(task.spec)
@@ -291,7 +293,7 @@ class Scheduler:
     def final_state(self) -> str:
         if self.signal is not None:
             return "cancelled"
-        statuses = [t.status for t in self.tasks.values()]
+        statuses = [t.status for t in self.tasks.values() if t.status is not Status.NOT_NEEDED]
         if all(s is Status.SUCCESS for s in statuses):
             return "success"
         if self.unsettled:

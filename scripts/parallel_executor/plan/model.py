@@ -23,6 +23,7 @@ class Status(str, Enum):
     FAILED = "failed"
     TIMEOUT = "timeout"
     SKIPPED = "skipped"
+    NOT_NEEDED = "not needed"  # a one_failed task whose dependencies all succeeded: neither success nor failure
     CANCELLED = "cancelled"
 
     @property
@@ -30,7 +31,8 @@ class Status(str, Enum):
         return self in FINISHED
 
 
-FINISHED = frozenset({Status.SUCCESS, Status.FAILED, Status.TIMEOUT, Status.SKIPPED, Status.CANCELLED})
+FINISHED = frozenset({Status.SUCCESS, Status.FAILED, Status.TIMEOUT, Status.SKIPPED, Status.NOT_NEEDED,
+                      Status.CANCELLED})
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class TaskSpec:
     max_turns: int | None = None
     budget_usd: float | None = None
     fail_on_denials: bool = False
+    trigger: str = "all_success"  # once its blockedBy tasks settled: all_success, all_done or one_failed
 
     @property
     def agent(self) -> str | None:

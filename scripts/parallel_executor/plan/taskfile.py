@@ -190,6 +190,7 @@ def _build(index: int, t: dict[str, Any]) -> TaskSpec:
         max_turns=t.get("max_turns"),
         budget_usd=t.get("budget_usd"),
         fail_on_denials=bool(t.get("fail_on_denials")),
+        trigger=t.get("trigger", "all_success"),
     )
 
 
