@@ -32,13 +32,17 @@ UNSETTLED = {"running": "interrupted", "paused": "interrupted", "stopping": "int
 
 def definition_digest(task: TaskSpec) -> str:
     """A short stable hash of what the task does (not of how it is run: timeout, retries,
-    priority, estimate, subject and phase are left out)."""
-    what = (task.command, task.prompt, task.runner, task.subagent, task.model, str(task.cwd),
-            sorted(task.env.items()), task.paths, task.reads, task.artifacts, task.blocked_by, task.type,
-            task.permission_mode, task.tools, task.allowed_tools, task.max_turns, task.budget_usd,
-            task.fail_on_denials, task.required_skill, task.required_agent, task.skill_description,
-            task.skill_capabilities, task.agent_description, task.agent_tools, task.isolation)
-    return hashlib.blake2b(repr(what).encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    priority, estimate, subject and phase are left out). ~2 µs a task: one string, one blake2b."""
+    t = task
+    env = repr(sorted(t.env.items())) if t.env else ""
+    text = (f"{t.command!r}\0{t.cwd}\0{env}\0{t.paths!r}\0{t.reads!r}\0{t.artifacts!r}\0{t.blocked_by!r}"
+            f"\0{t.type!r}\0{t.isolation!r}")
+    if t.prompt is not None:  # what an agent is, and may do (a command task has none of it)
+        text += (f"\0{t.prompt!r}\0{t.runner!r}\0{t.subagent!r}\0{t.model!r}\0{t.permission_mode!r}\0{t.tools!r}"
+                 f"\0{t.allowed_tools!r}\0{t.max_turns!r}\0{t.budget_usd!r}\0{t.fail_on_denials!r}"
+                 f"\0{t.required_skill!r}\0{t.required_agent!r}\0{t.skill_description!r}"
+                 f"\0{t.skill_capabilities!r}\0{t.agent_description!r}\0{t.agent_tools!r}")
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
 def digests(taskfile: TaskFile) -> dict[str, str]:
