@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from parallel_executor.plan.analyzer import Graph, analyze, critical_path, estimates, recommend, simulate, waves
+from parallel_executor.commands.analyze import duration
+from parallel_executor.plan.analyzer import (
+    Graph,
+    analyze,
+    critical_path,
+    estimates,
+    recommend,
+    simulate,
+    waves,
+    without_estimate,
+)
 from parallel_executor.plan.graph import graph_problems
 from parallel_executor.plan.model import Priority, TaskSpec
+from parallel_executor.plan.simulate import conflicts
+
+from tests.conftest import engine
 
 
 def task(tid: str, *deps: str, est: float | None = None, index: int = 0, kind: str | None = None,
@@ -111,3 +128,99 @@ def test_duration_history_is_bounded_and_keeps_the_newest(home: Path) -> None:
     assert len(durations) == history.KEYS
     assert durations["id:new"] == 3.0 and durations["type:testing"] == 3.0
     assert "id:old0" not in durations and f"id:old{history.KEYS - 1}" in durations
+
+
+# ---- what the simulation honours, and what analyze says (the CLI where it matters) ----------------
+
+def analyze_cli(path: Path, *args: str | Path) -> dict[str, Any]:
+    done = engine("analyze", path, "--format", "json", *args)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def suites_and_report() -> list[dict[str, Any]]:
+    suites = [{"id": f"suite{i}", "command": "x", "type": "testing", "estimate": 10} for i in range(5)]
+    return [*suites, {"id": "report", "command": "x", "estimate": 1, "blockedBy": [s["id"] for s in suites]}]
+
+
+def test_untyped_task_does_not_make_a_file_mixed(home: Path, tasks_file: Callable[..., Path]) -> None:
+    # 2 slots: 10+10 | 10+10 | 10, then the report: 31 s for 51 s of work, 1.65x (below 2, above 1.5).
+    result = analyze_cli(tasks_file(suites_and_report()), "-j", "2")
+    assert result["estimated_makespan"] == 31 and result["estimated_speedup"] == 1.645
+    assert result["recommendation"] == "parallel", result["reason"]
+    assert recommend(6, 1.645, {"testing", None})[0] == "parallel"
+    assert recommend(6, 1.645, {"testing", "docs", None})[0] == "sequential"
+
+
+def test_tasks_writing_the_same_path_run_one_after_the_other(home: Path, tasks_file: Callable[..., Path]) -> None:
+    plan = [{"id": "a", "command": "x", "estimate": 3, "paths": ["out/report.md"]},
+            {"id": "b", "command": "x", "estimate": 2, "paths": ["out/report.md"]}]
+    result = analyze_cli(tasks_file(plan), "-j", "2")
+    assert result["estimated_makespan"] == result["total_work"] == 5 and result["estimated_speedup"] == 1
+
+
+def test_path_lock_conflict_rule() -> None:
+    def at(tid: str, paths: tuple[str, ...] = (), reads: tuple[str, ...] = ()) -> TaskSpec:
+        return replace(task(tid), paths=paths, reads=reads, cwd=Path("/repo"))
+
+    assert conflicts(at("a", paths=("src",)), at("b", paths=("src/x.py",)))  # contains
+    assert conflicts(at("a", reads=("src/x.py",)), at("b", paths=("src",)))  # write over a read
+    assert conflicts(at("a", paths=("src/**/*.py",)), at("b", reads=("src/x.py",)))  # a glob locks its prefix
+    assert not conflicts(at("a", reads=("src",)), at("b", reads=("src",)))  # reads are shared
+    assert not conflicts(at("a", paths=("src",)), at("b", paths=("srcs",)))
+    # A writer of docs, two writers of files in it, a reader of src: docs first, then its two files together.
+    plan = [replace(at(f"w{i}", paths=(f"docs/{i}.md",) if i else ("docs",)), estimate=2.0, index=i)
+            for i in range(3)] + [replace(at("r", reads=("src",)), estimate=1.0, index=3)]
+    assert analyze(plan, 3).makespan == 4 and analyze(plan, 2).makespan == 4
+
+
+def test_serial_phase_runs_one_task_at_a_time(home: Path, tasks_file: Callable[..., Path]) -> None:
+    # Shipped config: architecture (serial) before implementation (parallel). Tasks without a phase are free.
+    plan = [*({"id": f"arch{i}", "command": "x", "estimate": 2, "phase": "architecture"} for i in range(2)),
+            *({"id": f"impl{i}", "command": "x", "estimate": 3, "phase": "implementation"} for i in range(3)),
+            {"id": "free", "command": "x", "estimate": 1}]
+    path = tasks_file(plan)
+    assert analyze_cli(path, "-j", "4")["estimated_makespan"] == 2 + 2 + 3  # arch0, arch1, then impl0..2
+    # 2 slots: arch0 and free, arch1 (arch0 done), impl0 and impl1, impl2.
+    assert analyze_cli(path, "-j", "2")["estimated_makespan"] == 2 + 2 + 3 + 3
+
+
+def test_exclusive_and_never_together_subagents(home: Path, tasks_file: Callable[..., Path], tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"exclusive_subagents": ["deployer"]}))
+    plan = [*({"id": f"d{i}", "prompt": "deploy", "subagent": "deployer", "estimate": 4} for i in range(3)),
+            {"id": "other", "prompt": "look", "subagent": "reviewer", "estimate": 4}]
+    path = tasks_file(plan)
+    assert analyze_cli(path, "-j", "4")["estimated_makespan"] == 4
+    assert analyze_cli(path, "-j", "4", "--config", config)["estimated_makespan"] == 12
+    config.write_text(json.dumps({"never_together": [["reviewer", "*"]]}))
+    assert analyze_cli(path, "-j", "4", "--config", config)["estimated_makespan"] == 8
+
+
+def test_tasks_without_estimate_are_counted(home: Path, tasks_file: Callable[..., Path]) -> None:
+    plan = [{"id": "a", "command": "x", "estimate": 5}, {"id": "b", "command": "x"},
+            {"id": "c", "command": "x", "type": "testing"}]
+    path = tasks_file(plan)
+    result = analyze_cli(path)
+    assert result["tasks_without_estimate"] == 2 and result["without_estimate"] == ["b", "c"]
+    assert "2 of 3 tasks (no estimate, no past run): 1 s assumed for each: b, c" in engine("analyze", path).stdout
+    assert without_estimate([task("c", kind="testing")], {"type:testing": 4.0}) == []
+    assert without_estimate([task("b")], {"id:b": 4.0}) == []
+    assert "no estimate" not in engine("analyze", tasks_file([{"id": "a", "command": "x", "estimate": 1}])).stdout
+
+
+def test_durations_are_rounded_for_people(home: Path, tasks_file: Callable[..., Path]) -> None:
+    assert [duration(s) for s in (0.25, 1, 30.8585, 59.99, 125.4, 3599.6, 3725)] == \
+        ["0.25 s", "1.0 s", "30.9 s", "1 min 00 s", "2 min 05 s", "1 h 00 min", "1 h 02 min"]
+    path = tasks_file([{"id": "a", "command": "x", "estimate": 30.8585},
+                       {"id": "b", "command": "x", "estimate": 125.4}])
+    table = engine("analyze", path, "-j", "1").stdout
+    assert "b  (2 min 05 s)" in table and "2 min 36 s (estimated)" in table
+    assert "30.8585" not in table and "2 tasks in 1 wave\n" in table and "makespan on 1 slot " in table
+    result = analyze_cli(path)
+    assert result["total_work"] == 156.258 and result["critical_path_length"] == 125.4
+    one = tasks_file([{"id": "a", "command": "x", "estimate": 30.8585}], "one.json")
+    assert "a  (30.9 s)" in engine("analyze", one).stdout
+    chain = tasks_file([{"id": "a", "command": "x"}, {"id": "b", "command": "x", "blockedBy": ["a"]}], "chain.json")
+    assert "2 tasks in 2 waves" in engine("analyze", chain).stdout

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 
+from parallel_executor.plan.config import Config
 from parallel_executor.plan.model import TaskSpec
+from parallel_executor.plan.simulate import Rules, makespan
 
 DEFAULT_ESTIMATE = 1.0
 ReadyKey = tuple[int, float, int]
@@ -24,6 +25,7 @@ class Analysis:
     speedup: float
     recommendation: str
     reason: str
+    without_estimate: list[str] = field(default_factory=list)  # assumed DEFAULT_ESTIMATE seconds each
 
 
 class Graph:
@@ -46,6 +48,13 @@ def estimates(tasks: Sequence[TaskSpec], history: Mapping[str, float] | None = N
         else past.get(f"id:{t.id}", past.get(f"type:{t.type}", DEFAULT_ESTIMATE))
         for t in tasks
     }
+
+
+def without_estimate(tasks: Sequence[TaskSpec], history: Mapping[str, float] | None = None) -> list[str]:
+    """Tasks with no `estimate` and no past duration by id or type: `estimates` assumed 1 s for them."""
+    past = history or {}
+    return [t.id for t in tasks
+            if t.estimate is None and f"id:{t.id}" not in past and f"type:{t.type}" not in past]
 
 
 def levels(graph: Graph) -> dict[str, int]:
@@ -95,29 +104,18 @@ def ready_key(task: TaskSpec, remaining: float) -> ReadyKey:
     return (-int(task.priority), -remaining, task.index)
 
 
-def simulate(graph: Graph, slots: int, estimate: Mapping[str, float]) -> float:
-    """Makespan of the engine's dynamic list scheduler on `slots` slots, by event simulation."""
+def simulate(graph: Graph, slots: int, estimate: Mapping[str, float], rules: Rules | None = None) -> float:
+    """Makespan of the engine's dynamic list scheduler on `slots` slots, under the path locks,
+    phases and compatibility rules of `rules` (none by default)."""
     remaining = remaining_paths(graph, estimate)
-    tasks = graph.tasks
-    unmet = {tid: len(t.blocked_by) for tid, t in tasks.items()}
-    ready = [(ready_key(t, remaining[tid]), tid) for tid, t in tasks.items() if not t.blocked_by]
-    heapq.heapify(ready)
-    running: list[tuple[float, int, str]] = []
-    now = 0.0
-    while ready or running:
-        while ready and len(running) < slots:
-            _, tid = heapq.heappop(ready)
-            heapq.heappush(running, (now + estimate[tid], tasks[tid].index, tid))
-        now, _, done = heapq.heappop(running)
-        for child in graph.dependents[done]:
-            unmet[child] -= 1
-            if not unmet[child]:
-                heapq.heappush(ready, (ready_key(tasks[child], remaining[child]), child))
-    return now
+    keys = {tid: ready_key(t, remaining[tid]) for tid, t in graph.tasks.items()}
+    return makespan(graph.tasks, graph.dependents, keys, slots, estimate, rules or Rules(list(graph.tasks.values())))
 
 
 def recommend(count: int, speedup: float, types: set[str | None]) -> tuple[str, str]:
-    """The seed's rule: parallel only with 3+ tasks, speedup >= 1.5, and >= 2 for mixed types."""
+    """The seed's rule: parallel only with 3+ tasks, speedup >= 1.5, and >= 2 for mixed types
+    (two or more distinct types: tasks without a type do not count as one)."""
+    types = {t for t in types if t is not None}
     if count < 3:
         return "sequential", f"fewer than 3 tasks ({count})"
     if speedup < 1.5:
@@ -127,12 +125,16 @@ def recommend(count: int, speedup: float, types: set[str | None]) -> tuple[str, 
     return "parallel", f"estimated speedup {speedup:.2f}x with {count} tasks"
 
 
-def analyze(tasks: Sequence[TaskSpec], slots: int, history: Mapping[str, float] | None = None) -> Analysis:
+def analyze(tasks: Sequence[TaskSpec], slots: int, history: Mapping[str, float] | None = None,
+            config: Config | None = None) -> Analysis:
+    """The plan of `tasks` on `slots` slots; `config` brings its phases and compatibility rules
+    (path locks come from the tasks themselves)."""
     graph = Graph(tasks)
     estimate = estimates(tasks, history)
     path, length = critical_path(graph, estimate)
     total = sum(estimate.values())
-    makespan = simulate(graph, slots, estimate)
-    speedup = total / makespan if makespan > 0 else 1.0
+    span = simulate(graph, slots, estimate, Rules(tasks, config))
+    speedup = total / span if span > 0 else 1.0
     recommendation, reason = recommend(len(tasks), speedup, {t.type for t in tasks})
-    return Analysis(waves(graph), path, length, total, slots, makespan, speedup, recommendation, reason)
+    return Analysis(waves(graph), path, length, total, slots, span, speedup, recommendation, reason,
+                    without_estimate(tasks, history))
