@@ -1,4 +1,8 @@
-"""`history [--json] [--limit N]`: recent runs, newest first, from their status files."""
+"""`history [--json] [--limit N]`: recent runs, newest first, from their status files.
+
+A run resumed with `--resume` keeps one run id over several sessions: its row shows the latest
+session (marked `resumed`), and under it a row for each earlier one, newest first; `--json` lists
+them, oldest first, in `sessions`."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 import click
 
 from parallel_executor.engine.journal import engine_alive, read_status, run_ids
+from parallel_executor.engine.resume import sessions
 from parallel_executor.errors import EXIT_OK, UserError
 from parallel_executor.system.timestamps import epoch
 
@@ -25,9 +30,7 @@ def main(as_json: bool, limit: int) -> int:
     else:
         from tabulate import tabulate
 
-        rows = [(r["run_id"], r["state"], r["task_file"], r["started"][:19], _num(r["wall_time"], "{:.2f}s"),
-                 r["tasks"], r["failures"], _num(r["speedup"], "{:.2f}x"), _num(r["cost_usd"], "${:.4f}"))
-                for r in runs]
+        rows = [row for r in runs for row in _rows(r)]
         click.echo(tabulate(rows, headers=["run", "state", "file", "started", "wall", "tasks", "failed", "speedup",
                                            "cost"]))
     return EXIT_OK
@@ -38,13 +41,46 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
     state = doc["state"]
     if state == "running" and not engine_alive(doc):
         state = "running (engine gone)"
+    this = doc.get("resumed") or doc.get("started")  # this session's start: a resumed run keeps its first
     wall = totals.get("wall_time")
-    if wall is None and doc.get("started"):
-        wall = round((epoch(doc["ended"]) if doc.get("ended") else time.time()) - epoch(doc["started"]), 3)
+    if wall is None and this:
+        wall = round((epoch(doc["ended"]) if doc.get("ended") else time.time()) - epoch(this), 3)
+    failed = [t["id"] for t in doc["tasks"] if t["status"] in FAILED]
+    runs = sessions(doc)
+    runs[-1].update(state=state, wall_time=wall)
+    for number, session in enumerate(runs):
+        session["resumed"] = number > 0
     return {"run_id": doc["run_id"], "state": state, "task_file": doc["task_file"], "started": doc.get("started") or "",
-            "wall_time": wall, "tasks": len(doc["tasks"]),
-            "failures": sum(t["status"] in FAILED for t in doc["tasks"]),
-            "speedup": totals.get("speedup"), "cost_usd": totals.get("cost_usd")}
+            "wall_time": wall, "tasks": len(doc["tasks"]), "failures": len(failed), "failed_tasks": failed,
+            "speedup": totals.get("speedup"), "cost_usd": totals.get("cost_usd"),
+            "results_dir": doc.get("results_dir"), "resumed": len(runs) > 1, "sessions": runs}
+
+
+def _rows(run: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The run's latest session, then each earlier one (newest first) under it: `session 1 of 2`."""
+    *earlier, latest = run["sessions"]
+    state = f"{run['state']}, resumed" if run["resumed"] else run["state"]
+    rows: list[tuple[Any, ...]] = [
+        (run["run_id"], state, run["task_file"], _when(latest["started"]), _num(run["wall_time"], "{:.2f}s"),
+         run["tasks"], briefly(run["failed_tasks"]), _num(run["speedup"], "{:.2f}x"),
+         _num(run["cost_usd"], "${:.4f}"))]
+    for number, session in reversed(list(enumerate(earlier, 1))):
+        rows.append((f"session {number} of {len(earlier) + 1}", session.get("state", ""), "",
+                     _when(session.get("started")),
+                     _num(session.get("wall_time"), "{:.2f}s"), session.get("tasks", ""),
+                     briefly(session.get("failed_tasks") or [], session.get("failed")), "-", "-"))
+    return rows
+
+
+def briefly(ids: list[str], count: int | None = None) -> str:
+    """The failed tasks in a few words: `-`, `b`, `a, b`, `a, b +3` (count: how many, if more than named)."""
+    count = max(len(ids), count or 0)
+    if not count:
+        return "-"
+    if not ids:
+        return str(count)
+    named = ids[:2]
+    return ", ".join(named) + (f" +{count - len(named)}" if count > len(named) else "")
 
 
 def _docs(limit: int) -> list[dict[str, Any]]:
@@ -57,5 +93,9 @@ def _docs(limit: int) -> list[dict[str, Any]]:
     return docs
 
 
-def _num(value: float | None, form: str) -> str:
-    return "-" if value is None else form.format(value)
+def _when(stamp: Any) -> str:
+    return stamp[:19].replace("T", " ") if isinstance(stamp, str) else ""
+
+
+def _num(value: Any, form: str) -> str:
+    return form.format(value) if isinstance(value, (int, float)) else "-"

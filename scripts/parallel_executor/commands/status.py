@@ -12,18 +12,23 @@ from typing import Any
 
 import click
 
-from parallel_executor.engine.journal import engine_alive, latest_run, read_status
+from parallel_executor.commands.history import briefly
+from parallel_executor.engine.journal import engine_alive, latest_run, read_events, read_status
+from parallel_executor.engine.resume import sessions
 from parallel_executor.errors import EXIT_OK
 from parallel_executor.plan.config import load_config
 from parallel_executor.results.report import agents_line, shorten
+from parallel_executor.system.locations import runs_dir
 from parallel_executor.system.timestamps import epoch
+
+NOT_SUCCEEDED = ("failed", "timeout", "skipped", "cancelled")
 
 
 def main(run_id: str | None, as_json: bool, watch: bool, config_path: Path | None) -> int:
     run_id = run_id or latest_run()
     if watch:
         watch_run(run_id, load_config(config_path).refresh_interval, as_json)
-    doc = read_status(run_id)
+    doc = with_reasons(read_status(run_id))
     if as_json:
         click.echo(json.dumps({**doc, "engine_alive": engine_alive(doc)}, indent=2))
     else:
@@ -41,7 +46,12 @@ def render(doc: dict[str, Any]) -> str:
     if state == "running" and not engine_alive(doc):
         state = f"running, but its engine (pid {doc['pid']}) is gone: the next run or `cancel` ends its tasks"
     head = [("run", doc["run_id"]), ("state", state), ("engine pid", doc["pid"]), ("task file", doc["task_file"]),
-            ("started", doc["started"]), ("tasks", tally(doc))]
+            ("started", doc["started"])]
+    if doc.get("resumed"):
+        head.append(("resumed", doc["resumed"]))
+        for number, session in enumerate(sessions(doc)[:-1], 1):
+            head.append((f"session {number}", _session_line(session)))
+    head += [("results", doc.get("results_dir") or "-"), ("tasks", tally(doc))]
     if doc.get("agents") and doc["state"] == "running":
         head.append(("agents", agents_line(doc["agents"])))
     if doc.get("totals"):
@@ -86,6 +96,32 @@ def _wait_end(run_id: str, interval: float, each: Callable[[dict[str, Any]], Non
         if doc["state"] != "running" or not engine_alive(doc):
             return
         time.sleep(interval)
+
+
+def with_reasons(doc: dict[str, Any]) -> dict[str, Any]:
+    """Each task that did not succeed with a reason: its row's, else its error's first line from the
+    journal (status.json may leave a failed task's reason empty); the journal is read only if needed."""
+    missing = {t["id"]: t for t in doc["tasks"] if t.get("status") in NOT_SUCCEEDED and not t.get("reason")}
+    if not missing:
+        return doc
+    errors: dict[str, str] = {}
+    for event in read_events(runs_dir() / doc["run_id"]):
+        task, error = event.get("task"), event.get("error") or event.get("reason")
+        if isinstance(task, str) and task in missing and isinstance(error, str) and error.strip():
+            errors[task] = error.strip().splitlines()[0]
+    for tid, error in errors.items():
+        missing[tid]["reason"] = error
+    return doc
+
+
+def _session_line(session: dict[str, Any]) -> str:
+    """An earlier session of a resumed run: `partial, 2026-11-30T12:50:20…, 0.01s: failed b, 1 skipped`."""
+    parts = [str(session.get("state", "")), str(session.get("started") or "")]
+    if isinstance(session.get("wall_time"), (int, float)):
+        parts.append(f"{session['wall_time']:.2f}s")
+    counts = [f"{session[k]} {k}" for k in ("skipped", "cancelled") if session.get(k)]
+    failed = briefly(session.get("failed_tasks") or [], session.get("failed"))
+    return ", ".join(parts) + ": " + ", ".join(([f"failed {failed}"] if failed != "-" else []) + counts or ["-"])
 
 
 def _detail(task: dict[str, Any]) -> str:
