@@ -28,6 +28,7 @@ NEW = "new in the file"
 FAILURES = ("failed", "timeout")
 UNSETTLED = {"running": "interrupted", "paused": "interrupted", "stopping": "interrupted",
              "waiting": "never started", "pending": "never started"}
+SHOWN = {**UNSETTLED, "not needed": "not needed: decided again"}  # why a task that did not succeed runs again
 
 
 def definition_digest(task: TaskSpec) -> str:
@@ -36,7 +37,7 @@ def definition_digest(task: TaskSpec) -> str:
     t = task
     env = repr(sorted(t.env.items())) if t.env else ""
     text = (f"{t.command!r}\0{t.cwd}\0{env}\0{t.paths!r}\0{t.reads!r}\0{t.artifacts!r}\0{t.blocked_by!r}"
-            f"\0{t.type!r}\0{t.isolation!r}")
+            f"\0{t.type!r}\0{t.isolation!r}\0{t.trigger}")
     if t.prompt is not None:  # what an agent is, and may do (a command task has none of it)
         text += (f"\0{t.prompt!r}\0{t.runner!r}\0{t.subagent!r}\0{t.model!r}\0{t.permission_mode!r}\0{t.tools!r}"
                  f"\0{t.allowed_tools!r}\0{t.max_turns!r}\0{t.budget_usd!r}\0{t.fail_on_denials!r}"
@@ -119,7 +120,7 @@ def _why_not(task: TaskSpec, known: set[str], status: str | None, before: str | 
     if task.id not in known:
         return NEW
     if status != Status.SUCCESS.value:
-        return f"did not succeed ({UNSETTLED.get(status, status) if status else 'never started'})"
+        return f"did not succeed ({SHOWN.get(status, status) if status else 'never started'})"
     if before is not None and before != definition_digest(task):
         return CHANGED
     return None
