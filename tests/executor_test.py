@@ -334,12 +334,12 @@ def test_event_lines_and_final_table(home: Path, tasks_file: Callable[..., Path]
     assert done.returncode == 1
     assert "started   a  attempt 1/" in done.stderr and "failed    b  exit code 1" in done.stderr
     assert "\x1b[" not in done.stderr + done.stdout
-    assert "task    status" in done.stdout and "measured speedup" in done.stdout
+    assert "task    status" in done.stdout and "parallelism" in done.stdout
 
 
 def test_quiet_prints_only_the_report(home: Path, tasks_file: Callable[..., Path]) -> None:
     done = engine("run", "--quiet", tasks_file([{"id": "a", "command": "true"}]))
-    assert done.returncode == 0 and done.stderr == "" and "measured speedup" in done.stdout
+    assert done.returncode == 0 and done.stderr == "" and "parallelism" in done.stdout
 
 
 def test_dry_run_runs_nothing(home: Path, tasks_file: Callable[..., Path], tmp_path: Path) -> None:

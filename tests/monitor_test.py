@@ -45,7 +45,7 @@ def test_monitor_shows_running_rows_then_the_report(home: Path, tasks_file: Call
     child.expect(r"✓ [^\r\n]*alpha[^\r\n]*success")  # finished tasks scroll above the live rows
     child.expect(r"✗ [^\r\n]*gamma[^\r\n]*failed[^\r\n]*exit code 3")
     child.expect(r"task +status +attempts")  # the final report once the monitor is gone
-    child.expect(r"measured speedup")
+    child.expect(r"parallelism")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 1

@@ -81,6 +81,11 @@ def analyze(file: Path, fmt: str, slots: int | None, config_path: Path | None) -
 @click.option("--results-dir", type=click.Path(path_type=Path, file_okay=False), help="Where results go.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the final JSON summary on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final report.")
+@click.option("--base-dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="Resolve the tasks' relative cwd against DIR [the task file's directory].")
+@click.option("--output", type=click.Choice(["failed", "all", "none"]), default="failed", show_default=True,
+              help="Print a failed task's last 20 lines as it fails; all: every task's whole output when it "
+                   "ends, grouped; none.")
 @click.option("--budget", type=click.FloatRange(min=0), metavar="USD",
               help="Start no agent task once the run's measured cost reaches USD [config budget_usd].")
 @click.option("--schedule", type=click.Choice(["dynamic", "waves"]), default="dynamic", show_default=True,

@@ -29,12 +29,11 @@ from parallel_executor.plan.analyzer import Graph, estimates, waves
 from parallel_executor.plan.config import Config, load_config
 from parallel_executor.plan.model import Status, TaskFile
 from parallel_executor.plan.taskfile import load_task_file
-from parallel_executor.results import stats
-from parallel_executor.results.history import load_durations, record_durations
-from parallel_executor.results.merge import load_docs, merge
+from parallel_executor.results.aftermath import bookkeeping, record
+from parallel_executor.results.history import load_durations
+from parallel_executor.results.output import OutputPrinter, to_stream
 from parallel_executor.results.report import EventPrinter, summary, table
 from parallel_executor.results.runlog import RunLog
-from parallel_executor.system.fsutil import write_json_atomic
 from parallel_executor.system.jsonfile import read_json
 from parallel_executor.system.locations import runs_dir
 
@@ -46,10 +45,12 @@ T = TypeVar("T")
 
 def main(file: Path, slots: int | None, timeout: float | None, retries: int | None, halt: str, dry_run: bool,
          resume: str | None, results_dir: Path | None, as_json: bool, quiet: bool, schedule: str, backend: str,
-         config_path: Path | None, budget: float | None = None) -> int:
+         config_path: Path | None, budget: float | None = None, base_dir: Path | None = None,
+         output: str = "failed") -> int:
     config = load_config(config_path)
     overrides = {k: v for k, v in {"timeout": timeout, "retries": retries}.items() if v is not None}
-    taskfile = load_task_file(file, config, Path.cwd(), overrides)
+    # Relative paths resolve against the task file's directory (§4), so a file runs the same from anywhere.
+    taskfile = load_task_file(file, config, (base_dir or file.resolve().parent).resolve(), overrides)
     for line in taskfile.warnings:
         click.echo(f"parallel-executor: warning: {line}", err=True)
     slots = _slots(slots, config, sum(t.runner is not None for t in taskfile.tasks))
@@ -79,6 +80,8 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     log.line(f"run-started file={taskfile.path} tasks={len(taskfile.tasks)} slots={slots} pid={os.getpid()}")
     monitor = live_monitor(config) if not (quiet or as_json) else None
     listeners: list[Listener] = [log] if quiet or as_json else [log, monitor or EventPrinter()]
+    if output != "none" and not quiet:
+        listeners.append(OutputPrinter(output, _output_sink(output, monitor, as_json)))
     executor = Run(taskfile, config, state, options, estimates(taskfile.tasks, history), fan_out(listeners),
                    reused, backend, config.budget_usd if budget is None else budget)
     try:
@@ -92,40 +95,25 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
             monitor.stop()
         state.close()
         if uses_resources:
-            _bookkeeping("the registry", lambda: registry.release(run_id), None)
-    merged = record(executor, config, log)
+            bookkeeping("the registry", lambda: registry.release(run_id), None)
+    after = record(executor, config, log)
     if as_json:
-        click.echo(json.dumps(summary(executor, waves(Graph(taskfile.tasks)), merged), indent=2))
+        click.echo(json.dumps(summary(executor, waves(Graph(taskfile.tasks)), after), indent=2))
     else:
-        click.echo(table(executor))
+        click.echo(table(executor, after))
     if executor.signal is not None:
         return EXIT_SIGINT if executor.signal == "SIGINT" else EXIT_SIGTERM
     return EXIT_OK if executor.final_state() == "success" else EXIT_TASK_FAILED
 
 
-def record(executor: Run, config: Config, log: RunLog) -> dict[str, Any]:
-    """After the run: durations for planning, merged results, the stats dashboard, the log's last line.
-    The tasks have run: a step that fails is a warning, and never changes what the run reports."""
-    succeeded = [(t.spec.id, t.spec.type, t.busy) for t in executor.tasks.values()
-                 if t.status is Status.SUCCESS and not t.reused]
-    _bookkeeping("the task durations", lambda: record_durations(succeeded), None)
-    merged: dict[str, Any] = _bookkeeping("merged.json", lambda: merge_run(executor, config), {})
-    sums = executor.totals()
-    ran = [t.status.value for t in executor.tasks.values() if not t.reused]
-    figures = stats.figures(executor.state.run_id, sums, ran, merged)
-    _bookkeeping("the stats", lambda: stats.record_run(figures), None)
-    log.line(f"run-finished state={executor.final_state()} wall={sums['wall_time']}s "
-             f"task_time_sum={sums['task_time_sum']}s speedup={sums['speedup']} cost_usd={sums['cost_usd']}")
-    log.close()
-    return merged
-
-
-def _bookkeeping(what: str, step: Callable[[], T], fallback: T) -> T:
-    try:
-        return step()
-    except (OSError, ValueError) as e:  # filelock's Timeout is an OSError
-        click.echo(f"parallel-executor: warning: could not update {what}: {e}", err=True)
-        return fallback
+def _output_sink(output: str, monitor: Monitor | None, as_json: bool) -> Callable[[str], None]:
+    """Where tasks' output goes: `all` to stdout (like GNU parallel; stderr under --json, whose stdout
+    is the summary alone), a failure's last lines to stderr with the event lines; above the live
+    monitor when that is where they would land on the same screen."""
+    stream = sys.stdout if output == "all" and not as_json else sys.stderr
+    if monitor is not None and stream.isatty():
+        return monitor.show
+    return to_stream(stream)
 
 
 def live_monitor(config: Config) -> Monitor | None:
@@ -146,19 +134,6 @@ def fan_out(listeners: list[Listener]) -> Listener:
             listener(kind, task)
 
     return tell_all
-
-
-def merge_run(executor: Run, config: Config) -> dict[str, Any]:
-    """Merge by type into merged.json. Result files are read back only for types with a strategy
-    of their own; the default aggregation needs nothing beyond what the engine holds."""
-    tasks = executor.tasks.values()
-    own = [t.spec.id for t in tasks if config.merge_strategies.get(t.spec.type or "", "default") != "default"]
-    loaded = {d["id"]: d for d in load_docs(executor.state.results_dir, own)}
-    docs = [loaded.get(t.spec.id) or {"id": t.spec.id, "type": t.spec.type, "status": t.status.value, "error": t.error}
-            for t in tasks]
-    merged = merge(docs, config.merge_strategies, {t.spec.id: str(t.spec.cwd) for t in tasks})
-    write_json_atomic(executor.state.results_dir / "merged.json", merged)
-    return merged
 
 
 def _slots(asked: int | None, config: Config, agents: int) -> int:

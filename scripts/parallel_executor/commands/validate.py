@@ -10,7 +10,7 @@ from parallel_executor.plan.taskfile import load_task_file
 
 
 def main(file: Path, config_path: Path | None) -> int:
-    taskfile = load_task_file(file, load_config(config_path), Path.cwd())
+    taskfile = load_task_file(file, load_config(config_path), file.resolve().parent)
     tasks = taskfile.tasks
     for warning in taskfile.warnings:
         click.echo(f"warning: {warning}".encode("utf-8", "backslashreplace").decode(), err=True)

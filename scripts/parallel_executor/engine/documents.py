@@ -27,7 +27,8 @@ def totals(tasks: Iterable[TaskRun], started: float, ended: float | None) -> dic
         for key in tokens:
             tokens[key] += t.tokens[key]
     return {"wall_time": round(wall, 3), "task_time_sum": round(work, 3),
-            "speedup": round(work / wall, 3) if wall > 0 else 0.0,
+            "parallelism": round(work / wall, 3) if wall > 0 else 0.0,
+            "speedup": round(work / wall, 3) if wall > 0 else 0.0,  # version 2's name of parallelism
             "cost_usd": round(sum(t.cost for t in tasks), 6), **tokens}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -20,22 +21,30 @@ KEYS = 5000  # keys kept in all, the most recently used, so the file cannot grow
 def load_durations() -> dict[str, float]:
     """Median past duration per "id:<task id>" and per "type:<task type>"."""
     data = _load(durations_file())
-    return {key: statistics.median(values) for key, values in data.items() if values}
+    return {key: statistics.median(values) for key, values in data.items()
+            if values and not key.startswith("ran:")}
 
 
-def record_durations(finished: Iterable[tuple[str, str | None, float]]) -> None:
-    """Add (task id, type, seconds) of successful tasks; concurrent runs lose nothing (file lock)."""
+def past_runs(ids: Iterable[str]) -> dict[str, list[list[float]]]:
+    """[seconds, contention] of each task's recent successful runs (for the serial estimate)."""
+    data = _load(durations_file())
+    return {tid: data[f"ran:{tid}"] for tid in ids if f"ran:{tid}" in data}
+
+
+def record_durations(finished: Iterable[tuple[str, str | None, float, float]]) -> None:
+    """Add (task id, type, seconds, contention) of successful tasks; concurrent runs lose nothing (file lock)."""
     path = durations_file()
     private_dir(path.parent)
     with FileLock(str(path) + ".lock"):
         data = _load(path)
-        for task_id, task_type, seconds in finished:
-            for key in (f"id:{task_id}", f"type:{task_type}" if task_type else None):
+        for task_id, task_type, seconds, load in finished:
+            for key, value in ((f"id:{task_id}", round(seconds, 3)), (f"ran:{task_id}", [round(seconds, 3), load]),
+                               (f"type:{task_type}" if task_type else "", round(seconds, 3))):
                 if key:
-                    data[key] = [*data.pop(key, []), round(seconds, 3)][-KEEP:]  # re-inserted: newest last
+                    data[key] = [*data.pop(key, []), value][-KEEP:]  # re-inserted: newest last
         write_json_atomic(path, dict(list(data.items())[-KEYS:]))
 
 
-def _load(path: Path) -> dict[str, list[float]]:
-    data: dict[str, list[float]] = read_state(path, lambda doc: schemas.is_valid("durations", doc), dict)
+def _load(path: Path) -> dict[str, list[Any]]:
+    data: dict[str, list[Any]] = read_state(path, lambda doc: schemas.is_valid("durations", doc), dict)
     return data

@@ -134,6 +134,10 @@ class Monitor:
         if line is not None:
             self.lines.append(line)  # deque.append is atomic: the drawing thread takes them
 
+    def show(self, text: str) -> None:
+        """A block of text (a task's output) printed above the live display at the next redraw."""
+        self.lines.append(Text(text.rstrip("\n")))
+
     def start(self, source: Callable[[], Snapshot]) -> None:
         self.source = source
         self._live.start()

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, TextIO
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TextIO
 
 from parallel_executor.engine.records import TaskRun
 from parallel_executor.engine.run import Run
+from parallel_executor.results.merge import summary_line
+
+if TYPE_CHECKING:
+    from parallel_executor.results.aftermath import Aftermath
 from parallel_executor.plan.model import Status
 from parallel_executor.system.timestamps import iso
 
@@ -40,14 +45,16 @@ class EventPrinter:
             self.stream.flush()
 
 
-def table(ex: Run, full_up_to: int = 100) -> str:
-    """Every task for a run of up to `full_up_to` tasks; past that, those that did not succeed."""
+def table(ex: Run, after: Aftermath, full_up_to: int = 100) -> str:
+    """Every task for a run of up to `full_up_to` tasks; past that, those that did not succeed. Then
+    the merged summary of each type, and the figures (§8)."""
     from tabulate import tabulate  # imported here: it costs start-up time a --json run never needs
 
     shown = [t for t in ex.tasks.values() if len(ex.tasks) <= full_up_to or t.status is not Status.SUCCESS]
+    failing = _failing_tests(after.merged)
     rows: list[tuple[str, str, int | str, str, str, str]] = [
         (t.spec.id, t.status.value + (" (earlier)" if t.reused else ""), t.attempts, f"{t.busy:.2f}s",
-         f"${t.cost:.4f}" if t.cost else "-", shorten(_problem(t)))
+         f"${t.cost:.4f}" if t.cost else "-", shorten(_problem(t, failing.get(t.spec.id, []))))
         for t in shown
     ]
     if len(shown) < len(ex.tasks):
@@ -56,33 +63,63 @@ def table(ex: Run, full_up_to: int = 100) -> str:
     counts: dict[str, int] = {}
     for t in ex.tasks.values():
         counts[t.status.value] = counts.get(t.status.value, 0) + 1
+    estimate = after.speedup_estimate(float(sums["wall_time"]))
     footer = [
         ("run", f"{ex.state.run_id}: {ex.final_state()} ({', '.join(f'{n} {s}' for s, n in counts.items())})"),
+        *((name, line) for name, group in after.merged.items() if (line := summary_line(name, group))),
         ("wall time", f"{sums['wall_time']:.2f}s"),
         ("sum of task times", f"{sums['task_time_sum']:.2f}s"),
-        ("measured speedup", f"{sums['speedup']:.2f}x"),
-        ("cost", f"${sums['cost_usd']:.4f} ({sums['input_tokens']} tokens in, {sums['output_tokens']} out)"),
+        ("parallelism", f"{sums['parallelism']:.2f} tasks at once on average (sum of task times / wall time)"),
+        ("speedup estimate", _estimate_line(estimate, after)),
+        ("cost", f"${sums['cost_usd']:.4f} over every attempt ({sums['input_tokens']} tokens in, "
+                 f"{sums['output_tokens']} out)"),
         ("results", str(ex.state.results_dir)),
     ]
     head = tabulate(rows, headers=["task", "status", "attempts", "duration", "cost", "error"])
     return head + "\n\n" + tabulate(footer, tablefmt="plain")
 
 
-def _problem(t: TaskRun) -> str:
-    """A failed task's error (with its class), or the tools an agent was denied (§7)."""
+def _estimate_line(estimate: float | None, after: Aftermath) -> str:
+    if estimate is None:
+        return "no history yet: the next run of these tasks will have one (each task's time when least contended)"
+    assert after.serial_time is not None
+    n = after.without_history
+    partial = f"; {n} {'task has' if n == 1 else 'tasks have'} no earlier run" if n else ""
+    return f"{estimate:.2f}x against running them one by one ({after.serial_time:.2f}s, each task at its " \
+           f"least contended time{partial})"
+
+
+def _failing_tests(merged: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The failing test ids of each test task, as the merge found them (§9)."""
+    found: dict[str, list[str]] = {}
+    for group in merged.values():
+        details = group.get("details") if isinstance(group, dict) else None
+        for tid, detail in details.items() if isinstance(details, dict) else ():
+            if isinstance(detail, dict) and isinstance(detail.get("failing_tests"), list) and detail["failing_tests"]:
+                found[str(tid)] = [str(x) for x in detail["failing_tests"]]
+    return found
+
+
+def _problem(t: TaskRun, failing: list[str]) -> str:
+    """A failed task's error's first line (with its class; for a test task the failing tests), or
+    the tools an agent was denied (§7)."""
     denied = t.outcome.denials if t.outcome else ()
-    text = f"[{t.error_class}] {t.error}" if t.error and t.error_class else t.error or ""
+    error = (t.error or "").strip().splitlines()[0] if (t.error or "").strip() else ""
+    text = f"[{t.error_class}] {error}" if error and t.error_class else error
+    if failing and t.status is not Status.SUCCESS:
+        text = f"{len(failing)} failing: {', '.join(failing[:3])}" + (" ..." if len(failing) > 3 else "")
     if denied:
         text = (text + "; " if text else "") + "denied: " + ", ".join(denied)
     return text
 
 
-def summary(ex: Run, waves: list[list[str]], merged: dict[str, Any]) -> dict[str, Any]:
+def summary(ex: Run, waves: list[list[str]], after: Aftermath) -> dict[str, Any]:
     return {
         "run_id": ex.state.run_id,
         "status": ex.final_state(),
         "results_dir": str(ex.state.results_dir),
         **(sums := ex.totals()),
+        "speedup_estimate": after.speedup_estimate(float(sums["wall_time"])),
         "tokens": {"input": sums["input_tokens"], "output": sums["output_tokens"]},
         "tasks": {
             t.spec.id: {"status": t.status.value, "attempts": t.attempts, "exit_code": t.exit_code,
@@ -95,7 +132,7 @@ def summary(ex: Run, waves: list[list[str]], merged: dict[str, Any]) -> dict[str
             for t in ex.tasks.values()
         },
         "waves": waves,
-        "merged": merged,
+        "merged": after.merged,
     }
 
 

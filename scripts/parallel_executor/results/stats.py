@@ -34,16 +34,18 @@ class RunFigures(NamedTuple):
     task_time_sum: float
     merges: int  # merged groups (task types)
     merges_succeeded: int
+    serial_time: float | None = None  # the tasks one by one, from their least contended runs (None: no history)
 
 
 def stats_path() -> Path:
     return logs_dir() / "parallel-execution-stats.json"
 
 
-def figures(run_id: str, totals: Mapping[str, float], statuses: list[str], merged: Mapping[str, Any]) -> RunFigures:
+def figures(run_id: str, totals: Mapping[str, float], statuses: list[str], merged: Mapping[str, Any],
+            serial_time: float | None = None) -> RunFigures:
     return RunFigures(run_id, len(statuses), sum(s != "success" for s in statuses), float(totals["wall_time"]),
                       float(totals["task_time_sum"]), len(merged),
-                      sum("merge_error" not in group for group in merged.values()))
+                      sum("merge_error" not in group for group in merged.values()), serial_time)
 
 
 def record_run(run: RunFigures) -> dict[str, Any]:
@@ -56,7 +58,8 @@ def record_run(run: RunFigures) -> dict[str, Any]:
         speedup = run.task_time_sum / run.wall_time if run.wall_time > 0 else 0.0
         for key, value in [("total_parallel_executions", 1), ("total_tasks_parallelized", run.tasks),
                            ("tasks_failed", run.failed), ("speedup_sum", speedup),
-                           ("time_saved_seconds", run.task_time_sum - run.wall_time), ("merges", run.merges),
+                           ("time_saved_seconds", max(0.0, (run.serial_time or 0.0) - run.wall_time)
+                            if run.serial_time is not None else 0.0), ("merges", run.merges),
                            ("merges_succeeded", run.merges_succeeded)]:
             counts[key] += value
         doc = {**_dashboard(counts), "last_run": {**run._asdict(), "speedup": round(speedup, 3)},
