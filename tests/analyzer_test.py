@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -14,11 +15,14 @@ from parallel_executor.plan.analyzer import (
     analyze,
     critical_path,
     estimates,
+    ready_key,
     recommend,
+    remaining_paths,
     simulate,
     waves,
     without_estimate,
 )
+from parallel_executor.plan.config import Config, load_config
 from parallel_executor.plan.graph import graph_problems
 from parallel_executor.plan.model import Priority, TaskSpec
 from parallel_executor.plan.simulate import conflicts
@@ -224,3 +228,61 @@ def test_durations_are_rounded_for_people(home: Path, tasks_file: Callable[..., 
     assert "a  (30.9 s)" in engine("analyze", one).stdout
     chain = tasks_file([{"id": "a", "command": "x"}, {"id": "b", "command": "x", "blockedBy": ["a"]}], "chain.json")
     assert "2 tasks in 2 waves" in engine("analyze", chain).stdout
+
+
+def engine_rules_reference(plan: list[TaskSpec], slots: int, config: Config) -> float:
+    """A plain list scheduler that asks the engine's own admission checks, scanning every ready task."""
+    from parallel_executor.engine.admission import Compatibility, PhaseGate
+    from parallel_executor.engine.locks import lock_set
+
+    graph, estimate = Graph(plan), estimates(plan)
+    remaining = remaining_paths(graph, estimate)
+    checks = [PhaseGate(plan, config.phases), Compatibility(config)]
+    locks, held = {t.id: lock_set(t) for t in plan}, {}
+    unmet = {t.id: len(t.blocked_by) for t in plan}
+    ready = [t for t in plan if not t.blocked_by]
+    running: list[tuple[float, str]] = []
+    now = 0.0
+    while ready or running:
+        for t in sorted(ready, key=lambda t: ready_key(t, remaining[t.id])):
+            if len(running) < slots and not any(c.blocked(t) for c in checks) \
+                    and not any(h.conflicts(locks[t.id]) for h in held.values()):
+                ready.remove(t)
+                for c in checks:
+                    c.started(t)
+                held[t.id] = locks[t.id]
+                running.append((now + estimate[t.id], t.id))
+        now = min(end for end, _ in running)
+        for end, tid in [r for r in running if r[0] == now]:
+            running.remove((end, tid))
+            for c in checks:
+                c.settled(graph.tasks[tid])
+            del held[tid]
+            for child in graph.dependents[tid]:
+                unmet[child] -= 1
+                if not unmet[child]:
+                    ready.append(graph.tasks[child])
+    return now
+
+
+def test_simulation_agrees_with_the_engine_admission_checks(home: Path) -> None:
+    rng = random.Random(7)
+    base = load_config()
+    names = [p.name for p in base.phases]
+    pool = ["a", "a/b", "a/c", "d", "d/e/f", "g"]
+    for case in range(300):
+        config = replace(base, exclusive_subagents=tuple(rng.sample(["x", "y"], rng.randint(0, 1))),
+                         never_together=(("z", "*"),) if rng.random() < 0.3 else (("x", "y"),) if case % 2 else ())
+        plan, level = [], 0
+        for i in range(rng.randint(3, 30)):
+            level = min(level + (rng.random() < 0.2), len(names) - 1)
+            deps = tuple(sorted({f"t{rng.randrange(i)}" for _ in range(rng.randint(0, 2))})) if i else ()
+            plan.append(replace(task(f"t{i}", *deps, est=float(rng.randint(1, 5)), index=i,
+                                     priority=Priority(rng.choice([1, 1, 2, 3]))),
+                                phase=names[level] if rng.random() < 0.4 else None,
+                                subagent=rng.choice([None, None, "x", "y", "z"]), cwd=Path("/w"),
+                                paths=tuple(rng.sample(pool, rng.choice([0, 0, 1, 2]))),
+                                reads=tuple(rng.sample(pool, rng.choice([0, 1])))))
+        slots = rng.randint(1, 4)
+        expected = engine_rules_reference(plan, slots, config)
+        assert analyze(plan, slots, config=config).makespan == expected, (case, slots, plan)
