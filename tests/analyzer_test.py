@@ -125,11 +125,12 @@ def test_long_chain_has_no_recursion_limit() -> None:
 
 def test_duration_history_is_bounded_and_keeps_the_newest(home: Path) -> None:
     from parallel_executor.results import history
+    from parallel_executor.system.locations import durations_file
 
-    history.record_durations((f"old{i}", None, 1.0) for i in range(history.KEYS))
-    history.record_durations([("new", "testing", 2.0), ("new", "testing", 4.0)])
+    history.record_durations((f"old{i}", None, 1.0, 1.0) for i in range(history.KEYS))
+    history.record_durations([("new", "testing", 2.0, 1.0), ("new", "testing", 4.0, 1.0)])
     durations = history.load_durations()
-    assert len(durations) == history.KEYS
+    assert len(json.loads(durations_file().read_text())) == history.KEYS
     assert durations["id:new"] == 3.0 and durations["type:testing"] == 3.0
     assert "id:old0" not in durations and f"id:old{history.KEYS - 1}" in durations
 
