@@ -21,6 +21,7 @@ def test_did_you_mean() -> None:
     fields = ["id", "blockedBy", "timeout", "prompt", "command"]
     assert did_you_mean("blockedby", fields) == "blockedBy"  # case first
     assert did_you_mean("BLOCKEDBY", fields) == "blockedBy"
+    assert did_you_mean("pATH", ["patch", "Path"]) == "Path"  # the same word in other case beats a closer one
     assert did_you_mean("timout", fields) == "timeout"
     assert did_you_mean("promt", fields) == "prompt"
     assert did_you_mean("tset", STRATEGIES) == "test"

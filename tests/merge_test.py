@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from parallel_executor.results import merge
+from parallel_executor.system.timestamps import iso
 
 from tests.conftest import py, run_json
 
@@ -95,3 +99,114 @@ def test_summary_lines() -> None:
     assert merge.test_counts(doc, "/") == {"total_tests": 14, "passed": 10, "failed": 2, "errors": 1, "skipped": 1,
                                            "failing_tests": []}
     assert merge.test_counts({"id": "t", "output": "no summary"}, "/") is None
+
+
+# Real pytest output: a file with a pass, a failure, a skip, an xfail, an xpass and a fixture error,
+# and a second file that cannot be collected (a failing import).
+SUITE = '''import pytest
+def test_ok(): pass
+def test_bad(): assert 1 == 2
+@pytest.mark.skip(reason="no")
+def test_skip(): pass
+@pytest.mark.xfail
+def test_xf(): assert 0
+@pytest.mark.xfail
+def test_xp(): pass
+@pytest.fixture
+def broken(): raise RuntimeError("fixture")
+def test_err(broken): pass
+'''
+
+
+class Suite:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir()
+        (folder / "test_a.py").write_text(SUITE)
+        (folder / "test_b.py").write_text("import no_such_module_for_this_test\n")
+        (folder / "pytest.ini").write_text("[pytest]\n")
+        self.started = iso(time.time())
+        self.interrupted = self.pytest()  # pytest stops at the collection error: `1 error in 0.6s`
+        self.whole = self.pytest("--continue-on-collection-errors", "--junitxml=reports/junit.xml")
+
+    def pytest(self, *args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                              cwd=self.folder, capture_output=True, text=True, timeout=60)
+        assert done.returncode in (1, 2), done.stdout
+        return done.stdout
+
+    def doc(self, tid: str, output: str, **more: Any) -> dict[str, Any]:
+        return {"id": tid, "type": "testing", "status": "failed", "output": output, "stderr": "",
+                "artifacts": [], "start_time": self.started, **more}
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Suite:
+    return Suite(tmp_path_factory.mktemp("real") / "suite")
+
+
+def test_a_collection_error_alone_is_a_failure_never_a_pass(suite: Suite) -> None:
+    assert suite.interrupted.splitlines()[-1].startswith("1 error in ")
+    doc = suite.doc("t", suite.interrupted)
+    merged = merge.merge([doc], {"testing": "aggregate_results"}, {"t": str(suite.folder)})["testing"]
+    assert [merged[k] for k in ("total_tests", "passed", "failed", "errors", "skipped")] == [1, 0, 0, 1, 0]
+    assert merged["pass_rate"] == 0.0 and merged["status"] == "partial"
+    assert merged["details"]["t"]["failing_tests"] == ["test_b.py"]
+    assert merge.failing_tests(doc) == ["test_b.py"]
+    assert merge.summary_line("testing", merged) == "testing: 1 test: 0 passed, 0 failed, 1 error"
+
+
+def test_pytest_summary_line_errors_xfailed_xpassed(suite: Suite) -> None:
+    doc = suite.doc("t", suite.whole)
+    counts = merge.test_counts(doc, str(suite.folder))
+    assert counts == {"total_tests": 7, "passed": 1, "failed": 1, "errors": 2, "skipped": 1, "xfailed": 1,
+                      "xpassed": 1, "failing_tests": ["test_b.py", "test_a.py::test_bad", "test_a.py::test_err"]}
+    merged = merge.aggregate_results([doc], {"t": str(suite.folder)})
+    # skips do not count; the xfail and the xpass went as expected; the failure and both errors did not
+    assert merged["pass_rate"] == 0.5 and (merged["failed"], merged["errors"]) == (1, 2)
+    assert merge.summary_line("testing", {"strategy": "aggregate_results", "tasks": ["t"], **merged}) == (
+        "testing: 7 tests: 1 passed, 1 failed, 2 errors, 1 skipped, 1 xfailed, 1 xpassed")
+    assert merge.failing_tests(doc, limit=2) == ["test_b.py", "test_a.py::test_bad"]
+    assert merge.failing_tests({"id": "t", "stdout": suite.whole}) == ["test_b.py", "test_a.py::test_bad",
+                                                                         "test_a.py::test_err"]
+
+
+def test_junit_artifacts_come_before_the_text(suite: Suite) -> None:
+    doc = suite.doc("t", "2 passed in 0.1s", artifacts=["reports/*.xml"])
+    counts = merge.test_counts(doc, str(suite.folder))
+    # JUnit cannot tell an xpass from a pass; an xfail is a skip of type pytest.xfail
+    assert counts == {"total_tests": 7, "passed": 2, "failed": 1, "errors": 2, "skipped": 1, "xfailed": 1,
+                      "failing_tests": ["test_b.py", "test_a.py::test_bad", "test_a.py::test_err"]}
+    assert merge.failing_tests(doc, cwd=str(suite.folder)) == counts["failing_tests"]
+    assert merge.failing_tests(doc) == []  # without the task's cwd the report is not found; the text has no ids
+    stale = suite.doc("t", suite.whole, artifacts=["reports/*.xml"], start_time=iso(time.time() + 60))
+    assert merge.test_counts(stale, str(suite.folder))["xpassed"] == 1  # a report older than the task: its text
+
+
+def test_thousands_and_the_other_strategies() -> None:
+    docs = [{"id": "big", "type": "testing", "status": "failed",
+             "output": "FAILED tests/test_x.py::test_p[a - b] - assert 0\n"
+                       "==== 1 failed, 3083 passed, 12 skipped, 3 warnings in 20.31s ====\n"},
+            {"id": "prose", "type": "testing", "status": "failed", "output": "I found 3 errors and 2 failed checks"},
+            {"id": "b1", "type": "build", "status": "success"}, {"id": "b2", "type": "build", "status": "failed"},
+            {"id": "d1", "type": "deployment", "status": "success", "data": {"endpoint": "https://x"}},
+            {"id": "s1", "type": "search", "status": "success", "data": {"results": ["a", "b", "a"]}},
+            {"id": "misc", "status": "success"}]
+    strategies = {"testing": "aggregate_results", "build": "check_all", "deployment": "verify_all",
+                  "search": "deduplicate_rank"}
+    merged = merge.merge(docs, strategies, {d["id"]: "/nonexistent" for d in docs})
+    assert merged["testing"]["without_counts"] == ["prose"]
+    assert merged["testing"]["details"]["big"]["failing_tests"] == ["tests/test_x.py::test_p[a"]
+    lines = {name: merge.summary_line(name, entry) for name, entry in merged.items()}
+    assert lines == {
+        "testing": "testing: 3,096 tests: 3,083 passed, 1 failed, 12 skipped (no counts from prose)",
+        "build": "build: 1 of 2 succeeded",
+        "deployment": "deployment: 1 of 1 deployed, 1 endpoint",
+        "search": "search: 1 of 1 succeeded, 2 unique results of 3 found",
+        "default": None,
+    }
+    broken = {"strategy": "deduplicate_rank", "tasks": ["x"], "merge_error": "ValueError: bad"}
+    assert merge.summary_line("search", broken) == (
+        "search: merge failed (ValueError: bad); the individual results are kept")
+    nothing = merge.merge([docs[1]], strategies, {"prose": "/"})["testing"]
+    assert merge.summary_line("testing", nothing) == "testing: 0 of 1 succeeded; no test counts found"

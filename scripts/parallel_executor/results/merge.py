@@ -9,18 +9,17 @@ from __future__ import annotations
 import glob
 import json
 import os
-import re
-import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from parallel_executor.results.testcounts import ALWAYS, KINDS, failing_tests, test_counts
 from parallel_executor.system.jsonfile import read_json
 
+__all__ = ["STRATEGIES", "failing_tests", "load_docs", "merge", "summary_line", "test_counts"]
+
 Doc = dict[str, Any]
-_PYTEST = re.compile(r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?)\b")
-_MAVEN = re.compile(r"Tests run:\s*(\d+),\s*Failures:\s*(\d+),\s*Errors:\s*(\d+),\s*Skipped:\s*(\d+)")
 
 
 def _all_ok(docs: Sequence[Doc]) -> bool:
@@ -47,70 +46,27 @@ def _data(doc: Doc) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-_KINDS = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
-_FAILING_LINE = re.compile(r"^(?:FAILED|ERROR) (\S+::\S+)", re.MULTILINE)
-
-
-def _counts(failing: list[str], total: int | None = None, **found: int) -> dict[str, Any]:
-    """The seed's per-task counts: total_tests = passed + failed + errors + skipped (+ xfailed, xpassed)."""
-    counts = {k: found.get(k, 0) for k in _KINDS if k in ("passed", "failed", "errors", "skipped") or found.get(k)}
-    return {"total_tests": total if total is not None else sum(counts.values()), **counts, "failing_tests": failing}
-
-
-def test_counts(doc: Doc, cwd: str) -> dict[str, Any] | None:
-    """Counts from the structured result, else JUnit XML artifacts, else a summary line of the output."""
-    data = _data(doc)
-    if any(isinstance(data.get(k), int) for k in ("passed", "failed", "test_count", "tests")):
-        found = {k: int(data[k]) for k in _KINDS if isinstance(data.get(k), (int, float))}
-        if "errors" not in found and isinstance(data.get("error"), int):
-            found["errors"] = data["error"]
-        total = data.get("test_count", data.get("tests"))
-        failing = data.get("failing_tests") or data.get("failures")
-        return _counts([str(t) for t in failing] if isinstance(failing, list) else [],
-                       int(total) if isinstance(total, int) else None, **found)
-    reports = [f for pattern in doc.get("artifacts", []) for f in sorted(glob.glob(os.path.join(cwd, pattern),
-                                                                                  recursive=True))]
-    if reports:
-        totals = Counter[str]()
-        failing = []
-        for report in reports:
-            root = ET.parse(report).getroot()
-            for suite in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
-                for key in ("tests", "failures", "errors", "skipped"):
-                    totals[key] += int(suite.get(key, 0))
-                for case in suite.iter("testcase"):
-                    if case.find("failure") is not None or case.find("error") is not None:
-                        failing.append("::".join(p for p in (case.get("classname"), case.get("name")) if p))
-        return _counts(failing, totals["tests"], passed=totals["tests"] - totals["failures"] - totals["errors"]
-                       - totals["skipped"], failed=totals["failures"], errors=totals["errors"],
-                       skipped=totals["skipped"])
-    text = f"{doc.get('output') or ''}\n{doc.get('stderr') or ''}"
-    maven = _MAVEN.findall(text)
-    if maven:
-        run, failures, errors, skipped = (int(x) for x in maven[-1])
-        return _counts([], run, passed=run - failures - errors - skipped, failed=failures, errors=errors,
-                       skipped=skipped)
-    for line in reversed(text.splitlines()):
-        counts = {"errors" if kind.startswith("error") else kind: int(n) for n, kind in _PYTEST.findall(line)}
-        if counts.keys() & {"passed", "failed", "errors"}:
-            return _counts(_FAILING_LINE.findall(text), **counts)
-    return None
-
-
 def aggregate_results(docs: Sequence[Doc], cwds: Mapping[str, str]) -> Doc:
     details: dict[str, dict[str, Any]] = {}
     totals = Counter[str]()
+    uncounted = []
     for doc in docs:
-        counts = test_counts(doc, cwds[doc["id"]])
+        counts = test_counts(doc, cwds.get(doc["id"]))
         details[doc["id"]] = {"status": doc["status"], **(counts or {"counts": "not found"})}
         totals.update({k: v for k, v in (counts or {}).items() if isinstance(v, int)})
-    ran = totals["passed"] + totals["failed"] + totals["errors"]
+        if counts is None and doc["status"] != "success":
+            uncounted.append(doc["id"])
+    # pass_rate: what went as expected over what ran. An xfailed test failed as it was expected to and an
+    # xpassed one passed: both count as passing. Skips ran nothing and do not lower it; errors (a fixture,
+    # a file that could not be collected) lower it as failures do, though `failed` does not include them.
+    good = totals["passed"] + totals["xfailed"] + totals["xpassed"]
+    ran = good + totals["failed"] + totals["errors"]
     # A task that failed is never a pass, even with no counts to read; nor is a failing test in a task that exited 0.
     ok = _all_ok(docs) and totals["failed"] + totals["errors"] == 0
     return {"status": _status(ok), "total_tests": totals["total_tests"],
-            **{k: totals[k] for k in _KINDS if k in ("passed", "failed", "errors", "skipped") or totals[k]},
-            "pass_rate": round(totals["passed"] / ran, 4) if ran else None, "details": details,
-            "all_succeeded": _all_ok(docs)}
+            **{k: totals[k] for k in KINDS if k in ALWAYS or totals[k]},
+            "pass_rate": round(good / ran, 4) if ran else None, "details": details,
+            "all_succeeded": _all_ok(docs), **({"without_counts": uncounted} if uncounted else {})}
 
 
 def concatenate(docs: Sequence[Doc]) -> Doc:
@@ -191,6 +147,60 @@ def merge(docs: Sequence[Doc], strategies: Mapping[str, str], cwds: Mapping[str,
                       "results": {d["id"]: {"status": d["status"], "output": d.get("output")} for d in group}}
         merged[kind] = {**head, **result}
     return merged
+
+
+def summary_line(name: str, merged_entry: Mapping[str, Any]) -> str | None:
+    """One line for people about a merged type, e.g. `testing: 3,096 tests: 3,083 passed, 1 failed, 12 skipped`
+    or `build: 3 of 3 succeeded`; None for the default merge, which says nothing the run's totals do not."""
+    entry = merged_entry
+    if entry.get("merge_error"):
+        return f"{name}: merge failed ({entry['merge_error']}); the individual results are kept"
+    tasks = [str(t) for t in entry.get("tasks") or []]
+    errors = entry.get("errors")
+    failed = len(errors) if isinstance(errors, Mapping) else 0
+    done = f"{len(tasks) - failed:,} of {len(tasks):,} succeeded"
+    strategy = entry.get("strategy")
+    if strategy == "aggregate_results":
+        return f"{name}: {_tests_summary(entry)}"
+    extra = {
+        "aggregate_status": lambda: _some(entry.get("total_files"), "file") + " created",
+        "concatenate": lambda: _some(len(entry.get("files") or {}), "file") + " read",
+        "deduplicate_rank": lambda: f"{_some(entry.get('unique'), 'unique result')} of {entry.get('total_found', 0):,}"
+                                    " found",
+        "check_all": lambda: _some(len(entry.get("artifacts") or []), "artifact") if entry.get("artifacts") else "",
+        "verify_all": lambda: _some(len(entry.get("endpoints") or {}), "endpoint") if entry.get("endpoints") else "",
+    }.get(str(strategy))
+    if extra is None:
+        return None
+    if strategy == "verify_all":
+        done = done.replace("succeeded", "deployed")
+    detail = extra()
+    return f"{name}: {done}" + (f", {detail}" if detail else "")
+
+
+def _some(n: Any, noun: str) -> str:
+    count = n if isinstance(n, int) else 0
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _tests_summary(entry: Mapping[str, Any]) -> str:
+    details = entry.get("details")
+    if not isinstance(details, Mapping):
+        details = {}
+    uncounted = [str(t) for t, d in details.items() if isinstance(d, Mapping) and d.get("counts") == "not found"]
+    if len(uncounted) == len(details):
+        ok = sum(1 for d in details.values() if isinstance(d, Mapping) and d.get("status") == "success")
+        return f"{ok:,} of {len(details):,} succeeded; no test counts found"
+    parts = [f"{entry.get('passed', 0):,} passed", f"{entry.get('failed', 0):,} failed"]
+    for key, label in (("errors", "error"), ("skipped", "skipped"), ("xfailed", "xfailed"), ("xpassed", "xpassed")):
+        n = entry.get(key)
+        if isinstance(n, int) and n:
+            parts.append(_some(n, label) if key == "errors" else f"{n:,} {label}")
+    line = f"{_some(entry.get('total_tests'), 'test')}: " + ", ".join(parts)
+    if uncounted:
+        shown = ", ".join(uncounted[:3]) + (", ..." if len(uncounted) > 3 else "")
+        line += f" (no counts from {shown})"
+    return line
 
 
 def load_docs(results_dir: Path, ids: Sequence[str]) -> list[Doc]:
