@@ -203,7 +203,6 @@ def test_digest_is_short_stable_and_fast(tasks_file: Callable[..., Path]) -> Non
     assert best < 0.05
 
 
-@pytest.mark.skip(reason="until wired: commands/run.py calls plan_resume, engine/run.py records digests")
 def test_resume_end_to_end(home: Path, tasks_file: Callable[..., Path], tmp_path: Path) -> None:
     log = tmp_path / "log"
     flag = tmp_path / "flag"

@@ -6,36 +6,27 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from parallel_executor.agents import registry
 from parallel_executor.agents.runners import argv_for, preflight
-from parallel_executor.engine.journal import (
-    RunState,
-    engine_alive,
-    latest_run_of,
-    new_run_id,
-    read_events,
-    read_status,
-    recover_dead_runs,
-)
+from parallel_executor.engine.journal import RunState, new_run_id, recover_dead_runs
 from parallel_executor.engine.records import RunOptions, TaskRun
+from parallel_executor.engine.resume import plan_resume
 from parallel_executor.engine.run import Listener, Run
-from parallel_executor.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TASK_FAILED, UserError
-from parallel_executor.plan import schemas
+from parallel_executor.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TASK_FAILED
 from parallel_executor.plan.analyzer import Graph, estimates, waves
 from parallel_executor.plan.config import Config, load_config
-from parallel_executor.plan.model import Status, TaskFile
+from parallel_executor.plan.model import TaskFile
 from parallel_executor.plan.taskfile import load_task_file
 from parallel_executor.results.aftermath import bookkeeping, record
 from parallel_executor.results.history import load_durations
 from parallel_executor.results.output import OutputPrinter, to_stream
 from parallel_executor.results.report import EventPrinter, summary, table
 from parallel_executor.results.runlog import RunLog
-from parallel_executor.system.jsonfile import read_json
-from parallel_executor.system.locations import runs_dir
+from parallel_executor.system.cpus import usable_cpus
 
 if TYPE_CHECKING:
     from parallel_executor.results.monitor import Monitor
@@ -53,20 +44,19 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     taskfile = load_task_file(file, config, (base_dir or file.resolve().parent).resolve(), overrides)
     for line in taskfile.warnings:
         click.echo(f"parallel-executor: warning: {line}", err=True)
-    slots = _slots(slots, config, sum(t.runner is not None for t in taskfile.tasks))
+    asked, slots = slots, _slots(slots, config, sum(t.runner is not None for t in taskfile.tasks))
+    command_slots = _command_slots(asked, config, sum(t.runner is None for t in taskfile.tasks), quiet)
     if dry_run:
         click.echo(plan(taskfile, config, slots, schedule))
         return EXIT_OK
     preflight(list(taskfile.tasks), config.runners)
     recover_dead_runs()
-    run_id, reused = new_run_id(), {}
-    if resume:
-        run_id = latest_run_of(taskfile.path) if resume == "latest" else resume
-        status = read_status(run_id)
-        if engine_alive(status):
-            raise UserError(f"run {run_id} is still running (engine pid {status['pid']})")
-        results_dir = results_dir or Path(status["results_dir"])
-        reused = succeeded_before(run_id, results_dir, taskfile)
+    run_id, reused, resumed = new_run_id(), {}, None
+    if resume:  # what stands and what runs again, and why (§7)
+        resumed = plan_resume(resume, taskfile, results_dir)
+        run_id, results_dir, reused = resumed.run_id, resumed.results_dir, resumed.reused
+        for tid, why in resumed.rerun.items() if not (quiet or as_json) else ():
+            click.echo(f"parallel-executor: {tid} runs again: {why}", err=True)
     uses_resources = bool(registry.needed(taskfile.tasks))
     for line in registry.prepare(taskfile.tasks, run_id) if uses_resources else []:
         if not (quiet or as_json):
@@ -75,7 +65,8 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     history = load_durations()
     options = RunOptions(slots=slots, halt=halt, schedule=schedule, kill_grace=config.kill_grace,
                          retry_backoff=config.retry_backoff, lock_timeout=config.lock_timeout,
-                         boost=config.emergency_boost, transient_retries=config.transient_retries)
+                         boost=config.emergency_boost, transient_retries=config.transient_retries,
+                         command_slots=command_slots)
     log = RunLog(run_id)
     log.line(f"run-started file={taskfile.path} tasks={len(taskfile.tasks)} slots={slots} pid={os.getpid()}")
     monitor = live_monitor(config) if not (quiet or as_json) else None
@@ -83,7 +74,7 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     if output != "none" and not quiet:
         listeners.append(OutputPrinter(output, _output_sink(output, monitor, as_json)))
     executor = Run(taskfile, config, state, options, estimates(taskfile.tasks, history), fan_out(listeners),
-                   reused, backend, config.budget_usd if budget is None else budget)
+                   reused, backend, config.budget_usd if budget is None else budget, resumed)
     try:
         if monitor:
             from parallel_executor.results.monitor import snapshot_of_run
@@ -147,23 +138,18 @@ def _slots(asked: int | None, config: Config, agents: int) -> int:
     return slots
 
 
-def succeeded_before(run_id: str, results_dir: Path, taskfile: TaskFile) -> dict[str, dict[str, Any]]:
-    """Results of the tasks whose last settled state in run_id's journal was success."""
-    last: dict[str, str] = {}
-    for event in read_events(runs_dir() / run_id):
-        if isinstance(event.get("task"), str):
-            last[event["task"]] = str(event.get("status", ""))
-    reused = {}
-    for task in taskfile.tasks:
-        if last.get(task.id) != Status.SUCCESS.value:
-            continue
-        try:
-            doc = read_json(results_dir / f"{task.id}.json")
-        except (OSError, ValueError):
-            continue
-        if schemas.is_valid("result", doc) and doc["status"] == Status.SUCCESS.value:
-            reused[task.id] = doc  # else it runs again: a result that cannot be trusted is not reused
-    return reused
+def _command_slots(asked: int | None, config: Config, commands: int, quiet: bool) -> int:
+    """Command tasks at once (§6): config max_concurrent_commands, else -j when given, else the CPUs
+    this process may use (GNU parallel's default); agents, which wait on a network, are not held to it."""
+    if config.max_concurrent_commands:
+        return config.max_concurrent_commands
+    cpus = usable_cpus()
+    if asked is None:
+        return cpus
+    if asked > cpus and commands > cpus and not quiet:
+        click.echo(f"parallel-executor: note: -j {asked} is above the {cpus} CPUs this process may use: up to "
+                   f"{min(asked, commands)} command tasks will share them", err=True)
+    return asked
 
 
 def plan(taskfile: TaskFile, config: Config, slots: int, schedule: str) -> str:

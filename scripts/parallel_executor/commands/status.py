@@ -13,12 +13,11 @@ from typing import Any
 import click
 
 from parallel_executor.commands.history import briefly
-from parallel_executor.engine.journal import engine_alive, latest_run, read_events, read_status
+from parallel_executor.engine.journal import engine_alive, latest_run, read_status
 from parallel_executor.engine.resume import sessions
 from parallel_executor.errors import EXIT_OK
 from parallel_executor.plan.config import load_config
 from parallel_executor.results.report import agents_line, shorten
-from parallel_executor.system.locations import runs_dir
 from parallel_executor.system.timestamps import epoch
 
 NOT_SUCCEEDED = ("failed", "timeout", "skipped", "cancelled")
@@ -28,7 +27,7 @@ def main(run_id: str | None, as_json: bool, watch: bool, config_path: Path | Non
     run_id = run_id or latest_run()
     if watch:
         watch_run(run_id, load_config(config_path).refresh_interval, as_json)
-    doc = with_reasons(read_status(run_id))
+    doc = read_status(run_id)
     if as_json:
         click.echo(json.dumps({**doc, "engine_alive": engine_alive(doc)}, indent=2))
     else:
@@ -96,22 +95,6 @@ def _wait_end(run_id: str, interval: float, each: Callable[[dict[str, Any]], Non
         if doc["state"] != "running" or not engine_alive(doc):
             return
         time.sleep(interval)
-
-
-def with_reasons(doc: dict[str, Any]) -> dict[str, Any]:
-    """Each task that did not succeed with a reason: its row's, else its error's first line from the
-    journal (status.json may leave a failed task's reason empty); the journal is read only if needed."""
-    missing = {t["id"]: t for t in doc["tasks"] if t.get("status") in NOT_SUCCEEDED and not t.get("reason")}
-    if not missing:
-        return doc
-    errors: dict[str, str] = {}
-    for event in read_events(runs_dir() / doc["run_id"]):
-        task, error = event.get("task"), event.get("error") or event.get("reason")
-        if isinstance(task, str) and task in missing and isinstance(error, str) and error.strip():
-            errors[task] = error.strip().splitlines()[0]
-    for tid, error in errors.items():
-        missing[tid]["reason"] = error
-    return doc
 
 
 def _session_line(session: dict[str, Any]) -> str:

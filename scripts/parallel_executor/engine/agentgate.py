@@ -1,5 +1,5 @@
-"""Admission of agent (prompt) tasks (§6, §7): how many agents run at once, the budget, and
-runners that failed to authenticate. Command tasks pass untouched.
+"""Admission by kind of task (§6, §7): how many agents run at once, the budget, and runners that
+failed to authenticate; and how many command tasks run at once (the CPUs, unless -j says more).
 
 - The cap is `max_parallel_tasks`, lowered while an agent's API answers with transient errors (rate
   limits, overload): halved (at least 1) on a transient failure, raised by one after each success.
@@ -99,8 +99,10 @@ class SharedLevels:
 
 
 class AgentGate:
-    def __init__(self, cap: int, budget: float | None, levels: SharedLevels | None) -> None:
-        self.cap, self.budget, self.levels = cap, budget, levels
+    def __init__(self, cap: int, budget: float | None, levels: SharedLevels | None,
+                 command_cap: int | None = None) -> None:
+        self.cap, self.budget, self.levels, self.command_cap = cap, budget, levels, command_cap
+        self.commands = 0  # command tasks running now
         self.running: Counter[str] = Counter()  # agents running now, per runner
         self.spent = 0.0
         self.locked_out: dict[str, str] = {}  # runner -> why
@@ -117,6 +119,8 @@ class AgentGate:
     def blocked(self, task: TaskSpec) -> str | None:
         runner = task.runner
         if runner is None:
+            if self.command_cap is not None and self.commands >= self.command_cap:
+                return f"waiting for a CPU ({self.commands}/{self.command_cap} command tasks at once)"
             return None
         if runner in self.locked_out:
             raise NeverAdmitted(self.locked_out[runner], Status.SKIPPED)
@@ -132,6 +136,8 @@ class AgentGate:
     def started(self, task: TaskSpec) -> None:
         if task.runner is not None:
             self.running[task.runner] += 1
+        else:
+            self.commands += 1
 
     def settled(self, task: TaskSpec) -> None:
         pass  # attempts are counted by attempt_ended: a task waiting to retry holds no agent slot
@@ -141,6 +147,7 @@ class AgentGate:
         """Count the attempt's cost and adapt the level; returns a line for the journal when the level moved."""
         runner = task.runner
         if runner is None:
+            self.commands -= 1
             return None
         self.running[runner] -= 1
         if outcome is not None:

@@ -23,6 +23,7 @@ from parallel_executor.engine.locks import PathLocks
 from parallel_executor.engine.loop import Loop
 from parallel_executor.engine.memory import MemoryWatch
 from parallel_executor.engine.records import RunOptions, TaskRun
+from parallel_executor.engine.resume import Resume, digests
 from parallel_executor.engine.scheduler import Scheduler
 from parallel_executor.engine.supervision import Supervision
 from parallel_executor.plan.config import Config
@@ -41,15 +42,19 @@ class Run:
     def __init__(self, taskfile: TaskFile, config: Config, state: RunState, options: RunOptions,
                  estimates: Mapping[str, float], listener: Listener,
                  reused: Mapping[str, dict[str, Any]] | None = None, backend: str = "local",
-                 budget: float | None = None) -> None:
+                 budget: float | None = None, resumed: Resume | None = None) -> None:
         self.taskfile, self.state, self.options, self.listener = taskfile, state, options, listener
+        self.resumed = resumed  # the earlier sessions of this run, when it is resumed
         specs = taskfile.tasks
         tasks = [TaskRun(t, state.files(t.id)) for t in specs]
         self.memory = MemoryWatch(config.memory_per_agent, config.memory_reserve, config.memory_limit_per_agent)
         self.path_locks = PathLocks(list(specs), state.run_id, options.lock_timeout) \
             if any(t.paths or t.reads for t in specs) else None
         levels = SharedLevels() if config.adaptive_concurrency else None
-        self.agents = AgentGate(config.max_parallel_tasks, budget, levels) if any(t.runner for t in specs) else None
+        commands = options.command_slots if options.command_slots is not None and \
+            options.command_slots < options.slots and any(t.runner is None for t in specs) else None
+        self.agents = AgentGate(config.max_parallel_tasks, budget, levels, commands) \
+            if commands is not None or any(t.runner for t in specs) else None
         admissions: list[Admission] = [*policy_checks(specs, config), self.memory]
         admissions += [self.agents] if self.agents else []
         admissions += [self.path_locks] if self.path_locks else []  # last: admitting a task takes its locks
@@ -101,7 +106,8 @@ class Run:
             "pid_started": self.pid_started,
             "task_file": str(self.taskfile.path),
             "results_dir": str(self.state.results_dir),
-            "started": iso(self.scheduler.started),
+            "started": self.resumed.started if self.resumed else iso(self.scheduler.started),
+            **({"resumed": iso(self.scheduler.started), "previous": self.resumed.previous} if self.resumed else {}),
             "ended": iso(ended),
             "state": "running" if ended is None else self.final_state(),
             "slots": self.options.slots,
@@ -120,7 +126,8 @@ class Run:
     # ---- running --------------------------------------------------------------------------
 
     def run(self) -> None:
-        self.state.event("run-started", pid=self.pid, tasks=len(self.tasks), slots=self.options.slots)
+        self.state.event("run-started", pid=self.pid, tasks=len(self.tasks), slots=self.options.slots,
+                         digests=digests(self.taskfile))  # what each task was, for a later --resume
         gc.freeze()  # the plan lives as long as the run: keep it out of every collection
         try:
             self.loop.catch_signals(self.scheduler.interrupt)

@@ -105,13 +105,10 @@ class Scheduler:
             heapq.heappush(self.ready, item)
         if held and not self._recheck_armed:  # a condition outside this run (another engine) may change
             self._recheck_armed = True
-            self._later(RECHECK_INTERVAL, self._disarm_recheck)
+            self._later(RECHECK_INTERVAL, lambda: setattr(self, "_recheck_armed", False))
 
     def _ordinary_running(self) -> int:
         return sum(t.spec.priority is not Priority.CRITICAL for t in self.running.values())
-
-    def _disarm_recheck(self) -> None:
-        self._recheck_armed = False
 
     def _wait(self, task: TaskRun, reason: str) -> None:
         if task.status is not Status.WAITING or task.reason != reason:

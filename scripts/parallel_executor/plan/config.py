@@ -81,6 +81,7 @@ _GROUPS = ("prompt_args", "model_args", "subagent_args", "tools_args", "allowed_
 class Config:
     max_concurrent: int
     max_parallel_tasks: int
+    max_concurrent_commands: int | None
     emergency_boost: int
     task_timeout: float
     kill_grace: float
@@ -178,6 +179,7 @@ def _build(raw: dict[str, Any]) -> Config:
     return Config(
         max_concurrent=int(raw["max_concurrent"]),  # the schema's integers may be written 2.0
         max_parallel_tasks=int(raw["max_parallel_tasks"]),
+        max_concurrent_commands=None if raw["max_concurrent_commands"] is None else int(raw["max_concurrent_commands"]),
         emergency_boost=int(raw["emergency_boost"]),
         task_timeout=float(raw["task_timeout_seconds"]),
         kill_grace=float(raw["kill_grace_seconds"]),
