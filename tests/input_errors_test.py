@@ -171,7 +171,7 @@ def test_a_file_name_that_is_not_utf8_prints(home: Path, tmp_path: Path) -> None
     for command in (["validate"], ["run", "--dry-run"], ["analyze"]):
         done = engine(*command, path, env=strict)
         assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
-    assert engine("validate", path, env=strict).stdout == f"{tmp_path}/\\udcff.json: OK, 1 tasks in 1 waves\n"
+    assert engine("validate", path, env=strict).stdout == f"{tmp_path}/\\udcff.json: OK, 1 task in 1 wave\n"
 
 
 # 6. Memory no machine has: every task waited forever; a 400-digit size was an OverflowError.

@@ -14,7 +14,7 @@ from parallel_executor.results.history import load_durations
 
 def main(file: Path, fmt: str, slots: int | None, config_path: Path | None) -> int:
     config = load_config(config_path)
-    tasks = load_task_file(file, config, Path.cwd()).tasks
+    tasks = load_task_file(file, config, file.resolve().parent).tasks
     result = analyze(tasks, slots or config.max_concurrent, load_durations(), config)
     phases = {p.name: [t.id for t in tasks if t.phase == p.name] for p in config.phases}
     phases = {name: ids for name, ids in phases.items() if ids}

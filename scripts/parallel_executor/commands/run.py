@@ -27,6 +27,7 @@ from parallel_executor.results.output import OutputPrinter, to_stream
 from parallel_executor.results.report import EventPrinter, summary, table
 from parallel_executor.results.runlog import RunLog
 from parallel_executor.system.cpus import usable_cpus
+from parallel_executor.system.secrets import masked
 
 if TYPE_CHECKING:
     from parallel_executor.results.monitor import Monitor
@@ -160,6 +161,11 @@ def plan(taskfile: TaskFile, config: Config, slots: int, schedule: str) -> str:
         for tid in wave:
             task = by_id[tid]
             after = f"  after {', '.join(task.blocked_by)}" if task.blocked_by else ""
+            after += f" ({task.trigger})" if task.blocked_by and task.trigger != "all_success" else ""
             lines.append(f"  {tid}  (cwd {task.cwd}, timeout {task.timeout:g}s, retries {task.retries}{after})")
+            for name, value in masked(task.env).items():
+                lines.append(f"    env {name}={shlex.quote(value)}")
+            for label, paths in (("writes", task.paths), ("reads", task.reads)):
+                lines += [f"    {label} {', '.join(paths)}"] if paths else []
             lines.append(f"    $ {shlex.join(argv_for(task, config.runners))}")
     return "\n".join(lines).encode("utf-8", "backslashreplace").decode()  # a lone surrogate: shown escaped

@@ -14,6 +14,7 @@ def main(file: Path, config_path: Path | None) -> int:
     tasks = taskfile.tasks
     for warning in taskfile.warnings:
         click.echo(f"warning: {warning}".encode("utf-8", "backslashreplace").decode(), err=True)
-    line = f"{file}: OK, {len(tasks)} tasks in {len(waves(Graph(tasks)))} waves"
+    count = len(waves(Graph(tasks)))
+    line = f"{file}: OK, {len(tasks)} task{'s' * (len(tasks) != 1)} in {count} wave{'s' * (count != 1)}"
     click.echo(line.encode("utf-8", "backslashreplace").decode())  # a name that is not UTF-8: shown escaped
     return 0

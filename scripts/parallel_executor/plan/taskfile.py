@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from parallel_executor.errors import UserError
-from parallel_executor.plan import checks, controls, schemas
+from parallel_executor.plan import advice, checks, controls, schemas
 from parallel_executor.plan.config import Config
 from parallel_executor.plan.graph import graph_problems, phase_problems
 from parallel_executor.plan.model import Priority, TaskFile, TaskSpec
@@ -88,6 +88,8 @@ def load_task_file(
         if cwd not in resolved:
             resolved[cwd] = (base_dir / cwd).resolve()
         t["cwd"] = resolved[cwd]
+    programs = {name: runner.command[0] for name, runner in config.runners.items()}
+    warnings += advice.task_warnings(merged, config.merge_strategies, programs)
     tasks = tuple(_build(i, t) for i, t in enumerate(merged))
     return TaskFile(path=path.resolve(), tasks=tasks, warnings=tuple(warnings))
 
