@@ -47,22 +47,25 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
         click.echo(f"parallel-executor: warning: {line}", err=True)
     asked, slots = slots, _slots(slots, config, sum(t.runner is not None for t in taskfile.tasks))
     command_slots = _command_slots(asked, config, sum(t.runner is None for t in taskfile.tasks), quiet)
-    if dry_run:
-        click.echo(plan(taskfile, config, slots, schedule))
-        return EXIT_OK
-    preflight(list(taskfile.tasks), config.runners)
-    recover_dead_runs()
+    if not dry_run:
+        preflight(list(taskfile.tasks), config.runners)
+        recover_dead_runs()
     run_id, reused, resumed = new_run_id(), {}, None
-    if resume:  # what stands and what runs again, and why (§7)
+    if resume:  # what stands and what runs again, and why (§7), in the plan and the journal
         resumed = plan_resume(resume, taskfile, results_dir)
         run_id, results_dir, reused = resumed.run_id, resumed.results_dir, resumed.reused
         for tid, why in resumed.rerun.items() if not (quiet or as_json) else ():
             click.echo(f"parallel-executor: {tid} runs again: {why}", err=True)
+    if dry_run:
+        click.echo(plan(taskfile, config, slots, schedule))
+        return EXIT_OK
     uses_resources = bool(registry.needed(taskfile.tasks))
     for line in registry.prepare(taskfile.tasks, run_id) if uses_resources else []:
         if not (quiet or as_json):
             click.echo(f"parallel-executor: {line}", err=True)
     state = RunState.open(run_id, results_dir)
+    if resumed:
+        state.event("resuming", rerun=resumed.rerun, reused=sorted(reused))
     history = load_durations()
     options = RunOptions(slots=slots, halt=halt, schedule=schedule, kill_grace=config.kill_grace,
                          retry_backoff=config.retry_backoff, lock_timeout=config.lock_timeout,
