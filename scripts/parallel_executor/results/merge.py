@@ -56,10 +56,10 @@ def aggregate_results(docs: Sequence[Doc], cwds: Mapping[str, str]) -> Doc:
         totals.update({k: v for k, v in (counts or {}).items() if isinstance(v, int)})
         if counts is None and doc["status"] != "success":
             uncounted.append(doc["id"])
-    # pass_rate: what went as expected over what ran. An xfailed test failed as it was expected to and an
-    # xpassed one passed: both count as passing. Skips ran nothing and do not lower it; errors (a fixture,
-    # a file that could not be collected) lower it as failures do, though `failed` does not include them.
-    good = totals["passed"] + totals["xfailed"] + totals["xpassed"]
+    # pass_rate (§9): passed over passed, failed and errors. Skips (and xfailed/xpassed, counted apart) do
+    # not lower it; errors (a fixture, a file that could not be collected) lower it as failures do, though
+    # `failed` does not include them.
+    good = totals["passed"]
     ran = good + totals["failed"] + totals["errors"]
     # A task that failed is never a pass, even with no counts to read; nor is a failing test in a task that exited 0.
     ok = _all_ok(docs) and totals["failed"] + totals["errors"] == 0
