@@ -128,8 +128,8 @@ def test_bypass_permissions_as_root_is_a_warning_unless_is_sandbox(home: Path, t
     _, warnings = load(tasks_file, [{"id": "b", "prompt": "p", "permission_mode": "bypassPermissions"},
                                     {"id": "s", "prompt": "p", "permission_mode": "bypassPermissions",
                                      "env": {"IS_SANDBOX": "1"}}])
-    assert [w for w in warnings if "IS_SANDBOX=1" in w] == [w for w in warnings if w.startswith("task 'b'")]
-    assert len(warnings) == 1
+    root = [w for w in warnings if "bypassPermissions" in w]
+    assert len(root) == 1 and root[0].startswith("task 'b'") and "IS_SANDBOX=1" in root[0]
 
 
 def test_the_claude_runner_turns_its_own_retries_off(tmp_path: Path) -> None:

@@ -51,10 +51,11 @@ class Run:
         self.path_locks = PathLocks(list(specs), state.run_id, options.lock_timeout) \
             if any(t.paths or t.reads for t in specs) else None
         levels = SharedLevels() if config.adaptive_concurrency else None
+        self.has_agents = any(t.runner for t in specs)
         commands = options.command_slots if options.command_slots is not None and \
             options.command_slots < options.slots and any(t.runner is None for t in specs) else None
         self.agents = AgentGate(config.max_parallel_tasks, budget, levels, commands) \
-            if commands is not None or any(t.runner for t in specs) else None
+            if commands is not None or self.has_agents else None
         admissions: list[Admission] = [*policy_checks(specs, config), self.memory]
         admissions += [self.agents] if self.agents else []
         admissions += [self.path_locks] if self.path_locks else []  # last: admitting a task takes its locks
@@ -111,14 +112,16 @@ class Run:
             "ended": iso(ended),
             "state": "running" if ended is None else self.final_state(),
             "slots": self.options.slots,
-            **({"agents": self.agents_doc()} if self.agents else {}),
+            **({"agents": agents} if (agents := self.agents_doc()) else {}),
             **({"totals": self.totals()} if ended else {}),
             "tasks": self.rows.current(),
         }
 
-    def agents_doc(self) -> dict[str, Any]:
-        """Agents running, their cap and, per runner, a level lowered by rate limits (§7)."""
-        assert self.agents is not None
+    def agents_doc(self) -> dict[str, Any] | None:
+        """Agents running, their cap and, per runner, a level lowered by rate limits (§7); None
+        when the run has no agent task."""
+        if self.agents is None or not self.has_agents:
+            return None
         return {"running": sum(self.agents.running.values()), "cap": self.agents.cap,
                 "rate_limited": dict(self.agents.lowered), "spent_usd": round(self.agents.spent, 6),
                 "budget_usd": self.agents.budget, "locked_out": dict(self.agents.locked_out)}

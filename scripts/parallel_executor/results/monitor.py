@@ -62,7 +62,7 @@ def snapshot_of_run(ex: Run) -> Snapshot:
              for t in list(ex.tasks.values()) if t.status is Status.WAITING]
     done = sum(t.status.finished for t in list(ex.tasks.values()))
     return Snapshot(now - ex.started, ex.options.slots, len(ex.tasks), done, rows,
-                    agents_line(ex.agents_doc() if ex.agents else None))
+                    agents_line(ex.agents_doc()))
 
 
 def snapshot_of_status(doc: dict[str, Any]) -> Snapshot:
