@@ -21,14 +21,15 @@ KEYS = 5000  # keys kept in all, the most recently used, so the file cannot grow
 def load_durations() -> dict[str, float]:
     """Median past duration per "id:<task id>" and per "type:<task type>"."""
     data = _load(durations_file())
-    return {key: statistics.median(values) for key, values in data.items()
-            if values and not key.startswith("ran:")}
+    numbers = {key: [v for v in values if isinstance(v, (int, float))] for key, values in data.items()
+               if not key.startswith("ran:")}  # an entry of the other kind (the schema allows both) is left out
+    return {key: statistics.median(values) for key, values in numbers.items() if values}
 
 
 def past_runs(ids: Iterable[str]) -> dict[str, list[list[float]]]:
     """[seconds, contention] of each task's recent successful runs (for the serial estimate)."""
     data = _load(durations_file())
-    return {tid: data[f"ran:{tid}"] for tid in ids if f"ran:{tid}" in data}
+    return {tid: [pair for pair in data.get(f"ran:{tid}", ()) if isinstance(pair, list)] for tid in ids}
 
 
 def record_durations(finished: Iterable[tuple[str, str | None, float, float]]) -> None:
