@@ -49,7 +49,8 @@ def task_warnings(tasks: list[dict[str, Any]], merge_strategies: Mapping[str, st
             if suggestions[kind] is not None:
                 found.setdefault(f"field 'type': unknown type {kind!r} (the default merge applies); "
                                  f"did you mean {suggestions[kind]!r}?", []).append(tid)
-        cwd = Path(task["cwd"]) if task.get("cwd") else None
+        cwd = task.get("cwd") or None  # a Path shared by the tasks of one folder: its hash is computed once
+        cwd = Path(cwd) if isinstance(cwd, str) else cwd
         cwd_problem = programs.cwd_problem(cwd)
         if cwd_problem:
             found.setdefault(cwd_problem, []).append(tid)

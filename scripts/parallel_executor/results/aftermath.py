@@ -13,7 +13,7 @@ from parallel_executor.engine.run import Run
 from parallel_executor.plan.config import Config
 from parallel_executor.plan.model import Status
 from parallel_executor.results import stats
-from parallel_executor.results.history import past_runs, record_durations
+from parallel_executor.results.history import record_durations
 from parallel_executor.results.merge import load_docs, merge
 from parallel_executor.results.runlog import RunLog
 from parallel_executor.results.serial import contention, estimate
@@ -37,11 +37,10 @@ def record(executor: Run, config: Config, log: RunLog) -> Aftermath:
     loads = contention(spans)
     ran = [(t.spec.id, t.spec.type, round(t.end - t.attempt_start, 3), loads[t.spec.id], t.status)
            for t in tasks if t.spec.id in loads and t.end is not None]
-    none: dict[str, list[list[float]]] = {}
-    past = bookkeeping("the task durations", lambda: past_runs(tid for tid, *_ in ran), none)
-    serial, without = estimate([(tid, seconds, load) for tid, _, seconds, load, _ in ran], past) if ran else (None, 0)
     ok = [(tid, kind, seconds, load) for tid, kind, seconds, load, status in ran if status is Status.SUCCESS]
-    bookkeeping("the task durations", lambda: record_durations(ok), None)
+    none: dict[str, list[list[float]]] = {}
+    past = bookkeeping("the task durations", lambda: record_durations(ok, [tid for tid, *_ in ran]), none)
+    serial, without = estimate([(tid, seconds, load) for tid, _, seconds, load, _ in ran], past) if ran else (None, 0)
     merged: dict[str, Any] = bookkeeping("merged.json", lambda: merge_run(executor, config), {})
     sums = executor.totals()
     statuses = [t.status.value for t in executor.tasks.values() if not t.reused and t.status is not Status.NOT_NEEDED]

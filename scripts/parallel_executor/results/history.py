@@ -26,24 +26,23 @@ def load_durations() -> dict[str, float]:
     return {key: statistics.median(values) for key, values in numbers.items() if values}
 
 
-def past_runs(ids: Iterable[str]) -> dict[str, list[list[float]]]:
-    """[seconds, contention] of each task's recent successful runs (for the serial estimate)."""
-    data = _load(durations_file())
-    return {tid: [pair for pair in data.get(f"ran:{tid}", ()) if isinstance(pair, list)] for tid in ids}
-
-
-def record_durations(finished: Iterable[tuple[str, str | None, float, float]]) -> None:
-    """Add (task id, type, seconds, contention) of successful tasks; concurrent runs lose nothing (file lock)."""
+def record_durations(finished: Iterable[tuple[str, str | None, float, float]],
+                     ran: Iterable[str] = ()) -> dict[str, list[list[float]]]:
+    """Add (task id, type, seconds, contention) of successful tasks; concurrent runs lose nothing (file
+    lock). Returns, for each task id in `ran`, the [seconds, contention] of its earlier runs (for the
+    serial estimate), read in the same pass."""
     path = durations_file()
     private_dir(path.parent)
     with FileLock(str(path) + ".lock"):
         data = _load(path)
+        past = {tid: [pair for pair in data.get(f"ran:{tid}", ()) if isinstance(pair, list)] for tid in ran}
         for task_id, task_type, seconds, load in finished:
             for key, value in ((f"id:{task_id}", round(seconds, 3)), (f"ran:{task_id}", [round(seconds, 3), load]),
                                (f"type:{task_type}" if task_type else "", round(seconds, 3))):
                 if key:
                     data[key] = [*data.pop(key, []), value][-KEEP:]  # re-inserted: newest last
         write_json_atomic(path, dict(list(data.items())[-KEYS:]))
+    return past
 
 
 def _load(path: Path) -> dict[str, list[Any]]:
