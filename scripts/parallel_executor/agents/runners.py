@@ -11,7 +11,6 @@ import re
 import shutil
 from collections.abc import Mapping
 
-from parallel_executor.agents.readers import READERS, Reader
 from parallel_executor.errors import UserError
 from parallel_executor.plan.config import RunnerConfig
 from parallel_executor.plan.model import TaskSpec
@@ -46,10 +45,6 @@ def argv_for(task: TaskSpec, runners: Mapping[str, RunnerConfig], prompt: str | 
     template += runner.prompt_args
     # One pass per element: text substituted in (a prompt holding "{model}") is not scanned again.
     return [_PLACEHOLDER.sub(lambda m: values[m.group(1)] or "", arg) for arg in template]
-
-
-def reader_for(task: TaskSpec, runners: Mapping[str, RunnerConfig]) -> Reader:
-    return READERS["text" if task.runner is None else runners[task.runner].output]
 
 
 def preflight(tasks: list[TaskSpec], runners: Mapping[str, RunnerConfig]) -> None:

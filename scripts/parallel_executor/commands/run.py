@@ -23,7 +23,6 @@ from parallel_executor.plan.model import TaskFile
 from parallel_executor.plan.taskfile import load_task_file
 from parallel_executor.results.aftermath import bookkeeping, record
 from parallel_executor.results.history import load_durations
-from parallel_executor.results.output import OutputPrinter, to_stream
 from parallel_executor.results.report import EventPrinter, summary, table
 from parallel_executor.results.runlog import RunLog
 from parallel_executor.system.cpus import usable_cpus
@@ -76,6 +75,8 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     monitor = live_monitor(config) if not (quiet or as_json) else None
     listeners: list[Listener] = [log] if quiet or as_json else [log, monitor or EventPrinter()]
     if output != "none" and not quiet:
+        from parallel_executor.results.output import OutputPrinter
+
         listeners.append(OutputPrinter(output, _output_sink(output, monitor, as_json)))
     executor = Run(taskfile, config, state, options, estimates(taskfile.tasks, history), fan_out(listeners),
                    reused, backend, config.budget_usd if budget is None else budget, resumed)
@@ -108,6 +109,8 @@ def _output_sink(output: str, monitor: Monitor | None, as_json: bool) -> Callabl
     stream = sys.stdout if output == "all" and not as_json else sys.stderr
     if monitor is not None and stream.isatty():
         return monitor.show
+    from parallel_executor.results.output import to_stream
+
     return to_stream(stream)
 
 

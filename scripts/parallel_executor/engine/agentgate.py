@@ -20,7 +20,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from parallel_executor.agents.readers import Outcome
+from parallel_executor.agents.outcome import Outcome
 from parallel_executor.engine.admission import NeverAdmitted
 from parallel_executor.plan import schemas
 from parallel_executor.plan.model import Status, TaskSpec

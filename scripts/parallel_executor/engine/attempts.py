@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from parallel_executor.agents.readers import READERS, Outcome, ends_attempt, live_text
+from parallel_executor.agents.outcome import Outcome
 from parallel_executor.agents.runners import argv_for
 from parallel_executor.engine.backends import AttemptSpec
 from parallel_executor.engine.records import TaskFiles, TaskRun
@@ -75,8 +75,12 @@ class Attempts:
         stdout = task.stdout
         if spec.runner is not None and len(stdout.encode()) >= ANSWER_BYTES // 2:
             stdout = _tail(task.files.stdout, AGENT_OUTPUT_BYTES)[0] or stdout
-        kind = self.runners[spec.runner].output if spec.runner else "text"
-        outcome = READERS[kind](stdout, task.stderr, exit_code)
+        if spec.runner is None:  # a command: its exit code says whether it worked
+            outcome = Outcome(ok=exit_code == 0, result=stdout)
+        else:
+            from parallel_executor.agents.readers import READERS  # an agent's formats, loaded when first needed
+
+            outcome = READERS[self.runners[spec.runner].output](stdout, task.stderr, exit_code)
         if outcome.ok and outcome.denials and spec.fail_on_denials:
             return dataclasses.replace(outcome, ok=False, error_class="permanent",
                                        error="denied: " + ", ".join(outcome.denials))
@@ -91,6 +95,8 @@ class Attempts:
         network that is not there never exits by itself), read from its output so far."""
         if task.spec.runner is None:
             return None, None
+        from parallel_executor.agents.readers import ends_attempt, live_text
+
         kind = self.runners[task.spec.runner].output
         text = fatal = None
         tail, cut = _tail(task.files.stdout, LIVE_BYTES)

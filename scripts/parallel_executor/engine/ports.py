@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from parallel_executor.agents.readers import Outcome
+from parallel_executor.agents.outcome import Outcome
 from parallel_executor.engine.backends import AttemptSpec
 from parallel_executor.engine.records import Actions, TaskRun, Usage
 

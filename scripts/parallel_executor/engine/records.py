@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from parallel_executor.agents.readers import Outcome
+from parallel_executor.agents.outcome import Outcome
 from parallel_executor.plan.model import Status, TaskSpec
 
 

@@ -16,7 +16,6 @@ from parallel_executor.engine.admission import Admission, policy_checks
 from parallel_executor.engine.agentgate import AgentGate, SharedLevels
 from parallel_executor.engine.attempts import Attempts
 from parallel_executor.engine.backends import AttemptEnd, make_backend
-from parallel_executor.engine.cpushare import CpuShare
 from parallel_executor.engine.documents import StatusRows, result_doc, totals
 from parallel_executor.engine.journal import RunState
 from parallel_executor.engine.locks import PathLocks
@@ -63,8 +62,11 @@ class Run:
         self.backend = make_backend(backend, self.loop, options, self)
         attempts = Attempts(config.runners, state.run_id, os.environ, {t.spec.id: t.files for t in tasks},
                             state.fresh)
-        cpu = CpuShare(config.cpu_per_agent, self.loop, self.backend) \
-            if config.cpu_per_agent and self.agents else None
+        cpu = None
+        if config.cpu_per_agent and self.has_agents:
+            from parallel_executor.engine.cpushare import CpuShare
+
+            cpu = CpuShare(config.cpu_per_agent, self.loop, self.backend)
         self.supervision = Supervision(self.memory, self.backend, attempts, self, cpu)
         self.scheduler = Scheduler(tasks, options, estimates, attempts=attempts, backend=self.backend,
                                    clock=self.loop, observer=self, admissions=admissions,

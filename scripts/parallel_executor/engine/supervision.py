@@ -11,12 +11,15 @@ Like the scheduler that calls it, it decides and acts through the backend and th
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from parallel_executor.engine.backends import Backend
-from parallel_executor.engine.cpushare import CpuShare
 from parallel_executor.engine.ports import Attempts, Observer, Watch
 from parallel_executor.engine.records import TaskRun
 from parallel_executor.plan.model import Status
+
+if TYPE_CHECKING:
+    from parallel_executor.engine.cpushare import CpuShare
 
 
 class Supervision:

@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from parallel_executor.agents.readers import live_text
 from parallel_executor.engine.records import TaskRun
 from parallel_executor.plan.model import Status
 
@@ -74,6 +73,8 @@ def _lines(path: str, agent: bool, limit: int) -> list[str]:
     if size > limit and lines:
         lines[0] = f"[... the first {size - limit} bytes are in {path}]"
     if agent:
+        from parallel_executor.agents.readers import live_text
+
         lines = [shown for line in lines
                  if (shown := live_text(line) if line.lstrip().startswith("{") else line) is not None]
     return lines
