@@ -22,10 +22,8 @@ def totals(tasks: Iterable[TaskRun], started: float, ended: float | None) -> dic
     tasks = list(tasks)
     wall = (ended or time.time()) - started
     work = sum(t.busy for t in tasks if not t.reused)
-    tokens = {"input_tokens": 0, "output_tokens": 0}
-    for t in tasks:  # every attempt's, for each task (§8)
-        for key in tokens:
-            tokens[key] += t.tokens[key]
+    tokens = {"input_tokens": sum(t.tokens_in for t in tasks),  # every attempt's, for each task (§8)
+              "output_tokens": sum(t.tokens_out for t in tasks)}
     return {"wall_time": round(wall, 3), "task_time_sum": round(work, 3),
             "parallelism": round(work / wall, 3) if wall > 0 else 0.0,
             "speedup": round(work / wall, 3) if wall > 0 else 0.0,  # version 2's name of parallelism
@@ -75,7 +73,7 @@ def result_doc(task: TaskRun) -> dict[str, Any]:
         "stderr_file": files.stderr if task.attempts else None,
         "data": structured(task),
         "cost_usd": round(task.cost, 6),
-        "usage": dict(task.tokens),
+        "usage": task.tokens,
         "error_class": task.error_class if task.status is not Status.SUCCESS else None,
         "permission_denials": list(outcome.denials) if outcome else [],
         "num_turns": outcome.turns if outcome else None,

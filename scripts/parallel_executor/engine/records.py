@@ -33,7 +33,7 @@ class TaskFiles(NamedTuple):
     data: str
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskRun:
     """What happened to one task in this run."""
 
@@ -58,7 +58,8 @@ class TaskRun:
     transient: int = 0  # attempts that ended in a transient failure and were retried for it
     error_class: str | None = None  # of the last attempt: transient, permanent or None
     cost: float = 0.0  # over every attempt (§8)
-    tokens: dict[str, int] = field(default_factory=lambda: {"input_tokens": 0, "output_tokens": 0})
+    tokens_in: int = 0  # over every attempt, like the cost
+    tokens_out: int = 0
     live: str | None = None  # a running agent's latest message
     throttled: bool = False  # held to its CPU share
 
@@ -72,14 +73,19 @@ class TaskRun:
         cost, usage = doc.get("cost_usd"), doc.get("usage")
         self.cost = float(cost) if isinstance(cost, (int, float)) else 0.0
         usage = usage if isinstance(usage, dict) else {}
-        self.tokens = {k: v if isinstance(v := usage.get(k), int) else 0 for k in self.tokens}
+        self.tokens_in, self.tokens_out = (v if isinstance(v := usage.get(k), int) else 0
+                                           for k in ("input_tokens", "output_tokens"))
         self.reason = "succeeded in an earlier attempt of this run"
 
     def count(self, outcome: Outcome) -> None:
         """Add an attempt's cost and tokens to the task's."""
         self.cost += outcome.cost_usd
-        for key in self.tokens:
-            self.tokens[key] += int(outcome.usage.get(key, 0))
+        self.tokens_in += int(outcome.usage.get("input_tokens", 0))
+        self.tokens_out += int(outcome.usage.get("output_tokens", 0))
+
+    @property
+    def tokens(self) -> dict[str, int]:
+        return {"input_tokens": self.tokens_in, "output_tokens": self.tokens_out}
 
 
 @dataclass

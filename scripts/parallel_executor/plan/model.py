@@ -35,7 +35,7 @@ FINISHED = frozenset({Status.SUCCESS, Status.FAILED, Status.TIMEOUT, Status.SKIP
                       Status.CANCELLED})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskSpec:
     """One task of a task file, with defaults applied and paths made absolute."""
 

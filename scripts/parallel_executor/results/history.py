@@ -19,11 +19,16 @@ KEYS = 5000  # keys kept in all, the most recently used, so the file cannot grow
 
 
 def load_durations() -> dict[str, float]:
-    """Median past duration per "id:<task id>" and per "type:<task type>"."""
+    """Median past duration per "id:<task id>" (from its "ran:" entries, or an older file's "id:") and
+    per "type:<task type>". An entry of the other kind (the schema allows both) is left out."""
     data = _load(durations_file())
-    numbers = {key: [v for v in values if isinstance(v, (int, float))] for key, values in data.items()
-               if not key.startswith("ran:")}  # an entry of the other kind (the schema allows both) is left out
-    return {key: statistics.median(values) for key, values in numbers.items() if values}
+    seconds: dict[str, list[float]] = {}
+    for key, values in data.items():
+        if key.startswith("ran:"):
+            seconds[f"id:{key[4:]}"] = [v[0] for v in values if isinstance(v, list)]
+        else:
+            seconds.setdefault(key, []).extend(v for v in values if isinstance(v, (int, float)))
+    return {key: statistics.median(values) for key, values in seconds.items() if values}
 
 
 def record_durations(finished: Iterable[tuple[str, str | None, float, float]],
@@ -37,7 +42,8 @@ def record_durations(finished: Iterable[tuple[str, str | None, float, float]],
         data = _load(path)
         past = {tid: [pair for pair in data.get(f"ran:{tid}", ()) if isinstance(pair, list)] for tid in ran}
         for task_id, task_type, seconds, load in finished:
-            for key, value in ((f"id:{task_id}", round(seconds, 3)), (f"ran:{task_id}", [round(seconds, 3), load]),
+            data.pop(f"id:{task_id}", None)  # an older file's: its "ran:" entries say the same now
+            for key, value in ((f"ran:{task_id}", [round(seconds, 3), load]),
                                (f"type:{task_type}" if task_type else "", round(seconds, 3))):
                 if key:
                     data[key] = [*data.pop(key, []), value][-KEEP:]  # re-inserted: newest last

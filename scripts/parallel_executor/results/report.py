@@ -126,7 +126,7 @@ def summary(ex: Run, waves: list[list[str]], after: Aftermath) -> dict[str, Any]
                         "start_time": iso(t.start), "end_time": iso(t.end), "duration": round(t.busy, 6),
                         "error": t.error, "error_class": t.error_class if t.status is not Status.SUCCESS else None,
                         "cost_usd": round(t.cost, 6),
-                        "tokens": {"input": t.tokens["input_tokens"], "output": t.tokens["output_tokens"]},
+                        "tokens": {"input": t.tokens_in, "output": t.tokens_out},
                         "session_id": t.outcome.session_id if t.outcome else None,
                         "permission_denials": list(t.outcome.denials) if t.outcome else []}
             for t in ex.tasks.values()
