@@ -22,6 +22,8 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	cd examples/demo && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" CLAUDE_CONFIG_DIR="$(CURDIR)/examples/demo/.claude" \
 		../../bin/parallel-executor.sh tasks.json -j 4
+	@echo "The report task's output (parallel-executor logs report):"
+	@cd examples/demo && CLAUDE_CONFIG_DIR="$(CURDIR)/examples/demo/.claude" $(CURDIR)/$(VENV)/bin/parallel-executor logs report
 	@echo "The command: $(CURDIR)/$(VENV)/bin/parallel-executor (or $(CURDIR)/bin/parallel-executor), e.g." \
 		"CLAUDE_CONFIG_DIR=$(CURDIR)/examples/demo/.claude $(VENV)/bin/parallel-executor history"
 

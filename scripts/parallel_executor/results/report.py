@@ -66,7 +66,8 @@ def table(ex: Run, after: Aftermath, full_up_to: int = 100) -> str:
     estimate = after.speedup_estimate(float(sums["wall_time"]))
     footer = [
         ("run", f"{ex.state.run_id}: {ex.final_state()} ({', '.join(f'{n} {s}' for s, n in counts.items())})"),
-        *((name, line) for name, group in after.merged.items() if (line := summary_line(name, group))),
+        *((name, line.removeprefix(f"{name}: ")) for name, group in after.merged.items()
+          if (line := summary_line(name, group))),
         ("wall time", f"{sums['wall_time']:.2f}s"),
         ("sum of task times", f"{sums['task_time_sum']:.2f}s"),
         ("parallelism", f"{sums['parallelism']:.2f} tasks at once on average (sum of task times / wall time)"),
