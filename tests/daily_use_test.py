@@ -4,6 +4,7 @@ task that runs after a failure, --output, validate's warnings, and an honest spe
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,7 +44,7 @@ def test_a_failing_suite_shows_its_failing_test_and_counts_and_the_report_runs_a
     shown = done.stdout + done.stderr
     assert done.returncode == 1, shown
     assert "test_a.py::test_fails" in shown  # in the table, and in the failure's last lines
-    assert "test: 6 tests: 3 passed, 1 failed, 1 error, 1 skipped" in done.stdout
+    assert re.search(r"^test +6 tests: 3 passed, 1 failed, 1 error, 1 skipped$", done.stdout, re.MULTILINE)
     assert "1 failed, 1 passed, 1 skipped, 1 error" in done.stderr  # --output failed: pytest's own summary
     run_dir = Path(next(line.split()[-1] for line in done.stdout.splitlines() if line.startswith("results")))
     merged = json.loads((run_dir / "merged.json").read_text())["test"]
