@@ -25,7 +25,7 @@ from parallel_executor.plan.analyzer import (
 from parallel_executor.plan.config import Config, load_config
 from parallel_executor.plan.graph import graph_problems
 from parallel_executor.plan.model import Priority, TaskSpec
-from parallel_executor.plan.simulate import conflicts
+from parallel_executor.plan.pathlocks import conflicts
 
 from tests.conftest import engine
 
@@ -234,7 +234,7 @@ def test_durations_are_rounded_for_people(home: Path, tasks_file: Callable[..., 
 def engine_rules_reference(plan: list[TaskSpec], slots: int, config: Config) -> float:
     """A plain list scheduler that asks the engine's own admission checks, scanning every ready task."""
     from parallel_executor.engine.admission import Compatibility, PhaseGate
-    from parallel_executor.engine.locks import lock_set
+    from parallel_executor.plan.pathlocks import lock_set
 
     graph, estimate = Graph(plan), estimates(plan)
     remaining = remaining_paths(graph, estimate)

@@ -12,7 +12,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from parallel_executor.engine.locks import LockSet, normalize, overlap
+from parallel_executor.plan.pathlocks import LockSet, normalize, overlap
 
 from tests.conftest import ENGINE, helper, run_json, wait_for
 from tests.executor_test import intervals

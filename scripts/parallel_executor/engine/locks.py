@@ -13,7 +13,6 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from filelock import FileLock
@@ -21,6 +20,7 @@ from filelock import FileLock
 from parallel_executor.engine.admission import NeverAdmitted
 from parallel_executor.plan import schemas
 from parallel_executor.plan.model import TaskSpec
+from parallel_executor.plan.pathlocks import LockSet, lock_set
 from parallel_executor.system import procs
 from parallel_executor.system.fsutil import private_dir, write_json_atomic
 from parallel_executor.system.jsonfile import read_state
@@ -28,43 +28,9 @@ from parallel_executor.system.locations import temp_dir
 from parallel_executor.system.procs import engine_identity
 from parallel_executor.system.timestamps import iso
 
-_GLOB = set("*?[")
-
 
 class LockTimeout(NeverAdmitted):
     """A task waited longer than lock_timeout_seconds; the message names the holder."""
-
-
-@dataclass(frozen=True)
-class LockSet:
-    writes: tuple[str, ...]
-    reads: tuple[str, ...]
-
-    def conflicts(self, other: LockSet) -> bool:
-        return any(overlap(w, p) for w in self.writes for p in (*other.writes, *other.reads)) or any(
-            overlap(w, r) for w in other.writes for r in self.reads)
-
-
-def overlap(a: str, b: str) -> bool:
-    """Equal, ancestor or descendant (paths are absolute and normalized)."""
-    if a == b or a == "/" or b == "/":
-        return True
-    return b.startswith(a + "/") or a.startswith(b + "/")
-
-
-def normalize(path: str, cwd: str) -> str:
-    """Absolute, normalized, and cut at the first component holding a glob character."""
-    parts = []
-    for part in os.path.normpath(os.path.join(cwd, path)).split("/"):
-        if _GLOB & set(part):
-            break
-        parts.append(part)
-    return "/".join(parts) or "/"
-
-
-def lock_set(task: TaskSpec) -> LockSet:
-    cwd = str(task.cwd)
-    return LockSet(tuple(normalize(p, cwd) for p in task.paths), tuple(normalize(p, cwd) for p in task.reads))
 
 
 class PathLocks:
