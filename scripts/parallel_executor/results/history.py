@@ -14,7 +14,8 @@ from parallel_executor.system.fsutil import private_dir, write_json_atomic
 from parallel_executor.system.jsonfile import read_state
 from parallel_executor.system.locations import durations_file
 
-KEEP = 20  # recent durations kept per key
+KEEP = 20  # recent durations kept per type
+KEEP_RUNS = 5  # recent [seconds, contention] kept per task: the least contended of them is its serial time
 KEYS = 5000  # keys kept in all, the most recently used, so the file cannot grow without end
 
 
@@ -25,9 +26,9 @@ def load_durations() -> dict[str, float]:
     seconds: dict[str, list[float]] = {}
     for key, values in data.items():
         if key.startswith("ran:"):
-            seconds[f"id:{key[4:]}"] = [v[0] for v in values if isinstance(v, list)]
+            seconds[f"id:{key[4:]}"] = [v[0] for v in values if _pair(v)]
         else:
-            seconds.setdefault(key, []).extend(v for v in values if isinstance(v, (int, float)))
+            seconds.setdefault(key, []).extend(v for v in values if isinstance(v, (int, float)) and v >= 0)
     return {key: statistics.median(values) for key, values in seconds.items() if values}
 
 
@@ -40,13 +41,14 @@ def record_durations(finished: Iterable[tuple[str, str | None, float, float]],
     private_dir(path.parent)
     with FileLock(str(path) + ".lock"):
         data = _load(path)
-        past = {tid: [pair for pair in data.get(f"ran:{tid}", ()) if isinstance(pair, list)] for tid in ran}
+        past = {tid: [pair for pair in data.get(f"ran:{tid}", ()) if _pair(pair)] for tid in ran}
         for task_id, task_type, seconds, load in finished:
             data.pop(f"id:{task_id}", None)  # an older file's: its "ran:" entries say the same now
             for key, value in ((f"ran:{task_id}", [round(seconds, 3), load]),
                                (f"type:{task_type}" if task_type else "", round(seconds, 3))):
                 if key:
-                    data[key] = [*data.pop(key, []), value][-KEEP:]  # re-inserted: newest last
+                    keep = KEEP_RUNS if key.startswith("ran:") else KEEP
+                    data[key] = [*data.pop(key, []), value][-keep:]  # re-inserted: newest last
         write_json_atomic(path, dict(list(data.items())[-KEYS:]))
     return past
 
@@ -54,3 +56,7 @@ def record_durations(finished: Iterable[tuple[str, str | None, float, float]],
 def _load(path: Path) -> dict[str, list[Any]]:
     data: dict[str, list[Any]] = read_state(path, lambda doc: schemas.is_valid("durations", doc), dict)
     return data
+
+
+def _pair(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(x, (int, float)) and x >= 0 for x in value)
