@@ -77,7 +77,8 @@ def analyze(file: Path, fmt: str, slots: int | None, config_path: Path | None) -
               help="After a failure: go on, start nothing new, or also stop running tasks.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and each task's command line; run nothing.")
 @click.option("--resume", "resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_ID]",
-              help="Rerun only what did not succeed in RUN_ID (default: the latest run of FILE).")
+              help="Rerun what did not succeed in RUN_ID (default: the latest run of FILE), every task "
+                   "whose definition changed since, and what depends on them.")
 @click.option("--results-dir", type=click.Path(path_type=Path, file_okay=False), help="Where results go.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the final JSON summary on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final report.")
@@ -96,9 +97,12 @@ def analyze(file: Path, fmt: str, slots: int | None, config_path: Path | None) -
 def run(**options: Any) -> int:
     """Run the tasks of FILE in parallel.
 
-    A task starts as soon as every task it is blockedBy has succeeded and a slot is free.
-    Ctrl-C stops starting tasks and ends the running ones (a second Ctrl-C kills at once);
-    results so far are kept and `--resume` picks up from there.
+    A task starts as soon as the tasks it is blockedBy have settled as its trigger needs
+    (default: all succeeded) and a slot is free; command tasks are held to the CPUs unless -j
+    says otherwise. A failed task's last lines are printed as it fails; the report ends with
+    each type's merged summary, the parallelism and a speedup estimate. Ctrl-C stops starting
+    tasks and ends the running ones (a second Ctrl-C kills at once); results so far are kept
+    and `--resume` picks up from there.
     """
     return _call("run", **options)
 
