@@ -35,7 +35,12 @@ def escaping(marker: str, then: str = "sleep 1000", keep_env: bool = False) -> l
 
 def daemons(marker: str) -> list[psutil.Process]:
     """The live daemons themselves (the shells that started them hold the marker in their command lines too)."""
-    return [p for p in processes_with_marker(marker) if p.cmdline()[:1] == [marker]]
+    found = []
+    for p in processes_with_marker(marker):
+        with contextlib.suppress(psutil.Error):  # it may end (a zombie, then gone) between the listing and here
+            if p.cmdline()[:1] == [marker]:
+                found.append(p)
+    return found
 
 
 def zombies_of(pid: int) -> int:
