@@ -4,6 +4,7 @@ an attempt early (Codex waiting for a network that will not come back by itself)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from parallel_executor.agents.claude_output import tool_call
@@ -11,6 +12,12 @@ from parallel_executor.agents.codex_output import WAITING_FOR_NETWORK
 from parallel_executor.agents.outcome import as_dict, as_str, json_line, shorten
 
 _LIMIT = 200
+
+
+def rendered(lines: Iterable[str]) -> list[str]:
+    """Output lines as a person reads them: a stream-JSON line as the agent's text (or nothing, for
+    the lines that carry none), any other line as it is."""
+    return [text for line in lines if (text := live_text(line) if line.lstrip().startswith("{") else line) is not None]
 
 
 def live_text(line: str) -> str | None:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from parallel_executor.agents.readers import live_text
+from parallel_executor.agents.streams import rendered
 from parallel_executor.engine.journal import read_status, run_ids
 from parallel_executor.errors import EXIT_OK, UserError
 from parallel_executor.plan import checks, model
@@ -62,13 +62,7 @@ def _ended(run_id: str, task_id: str) -> bool:
 
 
 def _rendered(chunk: bytes) -> bytes:
-    """Stream-JSON lines as the agent's text; other lines as they are."""
-    out = []
-    for line in chunk.decode("utf-8", errors="replace").splitlines():
-        text = live_text(line) if line.lstrip().startswith("{") else line
-        if text is not None:
-            out.append(text + "\n")
-    return "".join(out).encode()
+    return "".join(f"{line}\n" for line in rendered(chunk.decode("utf-8", errors="replace").splitlines())).encode()
 
 
 def _copy(path: Path, offset: int, render: bool = False, last: bool = True) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +14,7 @@ from parallel_executor.engine.backends import AttemptSpec
 from parallel_executor.engine.records import TaskFiles, TaskRun
 from parallel_executor.plan.config import RunnerConfig
 from parallel_executor.plan.controls import PLACEHOLDER
+from parallel_executor.system.fsutil import tail_file
 from parallel_executor.system.jsonfile import read_json
 from parallel_executor.system.procs import signal_name
 
@@ -74,7 +74,7 @@ class Attempts:
         spec = task.spec
         stdout = task.stdout
         if spec.runner is not None and len(stdout.encode()) >= ANSWER_BYTES // 2:
-            stdout = _tail(task.files.stdout, AGENT_OUTPUT_BYTES)[0] or stdout
+            stdout = tail_file(task.files.stdout, AGENT_OUTPUT_BYTES)[0] or stdout
         if spec.runner is None:  # a command: its exit code says whether it worked
             outcome = Outcome(ok=exit_code == 0, result=stdout)
         else:
@@ -99,7 +99,7 @@ class Attempts:
 
         kind = self.runners[task.spec.runner].output
         text = fatal = None
-        tail, cut = _tail(task.files.stdout, LIVE_BYTES)
+        tail, cut = tail_file(task.files.stdout, LIVE_BYTES)
         lines = tail.splitlines()[1 if cut else 0:]  # the first line of a cut tail is a piece of one
         for line in reversed(lines):
             fatal = fatal or ends_attempt(kind, line)
@@ -120,17 +120,3 @@ def _result(path: str) -> dict[str, Any] | None:
 def _last_bytes(text: str, limit: int) -> str:
     data = text.encode("utf-8", errors="surrogatepass")
     return text if len(data) <= limit else data[-limit:].decode("utf-8", errors="ignore")
-
-
-def _tail(path: str, limit: int) -> tuple[str, bool]:
-    """The last `limit` bytes of a file as text, and whether that is less than the whole file."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return "", False
-    try:
-        size = os.fstat(fd).st_size
-        data = os.pread(fd, min(limit, size), max(0, size - limit))
-        return data.decode("utf-8", errors="replace"), size > limit
-    finally:
-        os.close(fd)

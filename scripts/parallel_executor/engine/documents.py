@@ -54,7 +54,7 @@ def row(t: TaskRun) -> dict[str, Any]:
         "subagent": t.spec.subagent, "status": t.status.value, "attempts": t.attempts,
         "started": iso(t.start), "ended": iso(t.end) if t.status.finished else None,
         "paths": list(t.spec.paths), "pid": t.pid,
-        "reason": t.reason or (t.error.strip().split("\n", 1)[0] if t.error and t.status.finished else ""),
+        "reason": t.reason or (t.error_line if t.status.finished else ""),
         **({"latest": t.live} if t.live and t.status is Status.RUNNING else {}),
         **({"throttled": "cpu"} if t.throttled else {}),
     }

@@ -84,6 +84,11 @@ class TaskRun:
         self.tokens_out += int(outcome.usage.get("output_tokens", 0))
 
     @property
+    def error_line(self) -> str:
+        """The first line of its error, as status rows, the report and failure headers show it."""
+        return self.error.strip().split("\n", 1)[0] if self.error else ""
+
+    @property
     def tokens(self) -> dict[str, int]:
         return {"input_tokens": self.tokens_in, "output_tokens": self.tokens_out}
 

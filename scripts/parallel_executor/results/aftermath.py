@@ -32,11 +32,12 @@ class Aftermath(NamedTuple):
 
 
 def record(executor: Run, config: Config, log: RunLog) -> Aftermath:
-    tasks = [t for t in executor.tasks.values() if not t.reused and t.attempts and t.end is not None]
-    spans = {t.spec.id: (t.attempt_start, t.end) for t in tasks if t.end is not None and t.end >= t.attempt_start}
+    # Each task's last attempt, as it ran in this session (not reused from an earlier one).
+    spans = {t.spec.id: (t.attempt_start, t.end) for t in executor.tasks.values()
+             if not t.reused and t.attempts and t.end is not None and t.end >= t.attempt_start}
     loads = contention(spans)
-    ran = [(t.spec.id, t.spec.type, round(t.end - t.attempt_start, 3), loads[t.spec.id], t.status)
-           for t in tasks if t.spec.id in loads and t.end is not None]
+    ran = [(tid, executor.tasks[tid].spec.type, round(end - start, 3), loads[tid], executor.tasks[tid].status)
+           for tid, (start, end) in spans.items()]
     ok = [(tid, kind, seconds, load) for tid, kind, seconds, load, status in ran if status is Status.SUCCESS]
     none: dict[str, list[list[float]]] = {}
     past = bookkeeping("the task durations", lambda: record_durations(ok, [tid for tid, *_ in ran]), none)

@@ -8,13 +8,13 @@ output is shown as its messages and tool calls. Nothing is read or printed while
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from typing import TextIO
 
 from parallel_executor.engine.records import TaskRun
 from parallel_executor.plan.model import Status
+from parallel_executor.system.fsutil import tail_file
 
 FAILED_LINES = 20
 ALL_BYTES = 64 << 20  # of one task's output printed by --output all; past that, its file is named
@@ -54,27 +54,19 @@ def block(task: TaskRun, last: int | None) -> str:
         out = out[-(last - len(err)):] if len(err) < last else []
     shown = len(out) + len(err)
     what = "no output" if not shown else f"last {shown} lines of its output" if last is not None else "its output"
-    head = f"── {task.spec.id} ({task.status.value}{', ' + task.error.splitlines()[0] if task.error else ''}): " \
+    head = f"── {task.spec.id} ({task.status.value}{', ' + task.error_line if task.error_line else ''}): " \
            f"{what} " + "─" * 8
     body = [*out, *(["── stderr:"] if err and out else []), *err]
     return "\n".join([head, *body]) + "\n"
 
 
 def _lines(path: str, agent: bool, limit: int) -> list[str]:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return []
-    with os.fdopen(fd, "rb") as f:
-        size = os.fstat(fd).st_size
-        f.seek(max(0, size - limit))
-        text = f.read().decode("utf-8", errors="replace")
+    text, cut = tail_file(path, limit)
     lines = text.splitlines()
-    if size > limit and lines:
-        lines[0] = f"[... the first {size - limit} bytes are in {path}]"
+    if cut and lines:
+        lines[0] = f"[... the earlier output is in {path}]"
     if agent:
-        from parallel_executor.agents.readers import live_text
+        from parallel_executor.agents.streams import rendered
 
-        lines = [shown for line in lines
-                 if (shown := live_text(line) if line.lstrip().startswith("{") else line) is not None]
+        lines = rendered(lines)
     return lines

@@ -105,7 +105,7 @@ def _problem(t: TaskRun, failing: list[str]) -> str:
     """A failed task's error's first line (with its class; for a test task the failing tests), or
     the tools an agent was denied (§7)."""
     denied = t.outcome.denials if t.outcome else ()
-    error = (t.error or "").strip().splitlines()[0] if (t.error or "").strip() else ""
+    error = t.error_line
     text = f"[{t.error_class}] {error}" if error and t.error_class else error
     if failing and t.status is not Status.SUCCESS:
         text = f"{len(failing)} failing: {', '.join(failing[:3])}" + (" ..." if len(failing) > 3 else "")

@@ -67,6 +67,19 @@ def open_private(path: Path | str, flags: int = os.O_RDWR | os.O_TRUNC) -> int:
         return fd
 
 
+def tail_file(path: str, limit: int) -> tuple[str, bool]:
+    """The last `limit` bytes of the file at path as text (empty if it cannot be read; a link is not
+    followed), and whether that is less than the whole file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | _NOFOLLOW)
+    except OSError:
+        return "", False
+    try:
+        return tail_of(fd, limit), os.fstat(fd).st_size > limit
+    finally:
+        os.close(fd)
+
+
 def tail_of(fd: int, limit: int) -> str:
     """The last `limit` bytes of an open file as text; a task printing gigabytes costs nothing here."""
     size = os.fstat(fd).st_size
