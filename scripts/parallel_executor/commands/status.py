@@ -20,7 +20,6 @@ from parallel_executor.plan.config import load_config
 from parallel_executor.results.report import agents_line, shorten
 from parallel_executor.system.timestamps import epoch
 
-NOT_SUCCEEDED = ("failed", "timeout", "skipped", "cancelled")
 
 
 def main(run_id: str | None, as_json: bool, watch: bool, config_path: Path | None) -> int:
