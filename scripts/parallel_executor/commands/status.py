@@ -21,7 +21,6 @@ from parallel_executor.results.report import agents_line, shorten
 from parallel_executor.system.timestamps import epoch
 
 
-
 def main(run_id: str | None, as_json: bool, watch: bool, config_path: Path | None) -> int:
     run_id = run_id or latest_run()
     if watch:
