@@ -38,7 +38,9 @@ def cli() -> None:
       parallel-executor run tasks.json -j 4      (same as bin/parallel-executor.sh tasks.json -j 4)
     and, from another terminal, follow it, stop it, or look back:
       parallel-executor status --watch
+      parallel-executor pause / unpause
       parallel-executor cancel
+      parallel-executor timeline --html run.html
       parallel-executor history
 
     \b
@@ -130,6 +132,37 @@ def cancel(run_id: str | None, config_path: Path | None) -> int:
     the engine ends every task's process tree, records them cancelled and exits 143.
     """
     return _call("cancel", run_id=run_id, config_path=config_path)
+
+
+@cli.command()
+@RUN_ID
+def pause(run_id: str | None) -> int:
+    """Pause RUN_ID (default: the latest running run): start nothing new and stop the running tasks.
+
+    The running tasks' whole process trees are suspended (SIGSTOP) and their timeouts stop
+    counting; `unpause` carries on where they were. A paused run can still be cancelled.
+    """
+    return _call("pause", run_id=run_id, paused=True)
+
+
+@cli.command()
+@RUN_ID
+def unpause(run_id: str | None) -> int:
+    """Carry on with a paused RUN_ID (default: the latest running run)."""
+    return _call("pause", run_id=run_id, paused=False)
+
+
+@cli.command()
+@RUN_ID
+@click.option("--html", "html", type=FILE, help="Write a self-contained HTML page (no network needed) to FILE.")
+def timeline(run_id: str | None, html: Path | None) -> int:
+    """Show when each task of RUN_ID (default: the latest run) ran, as a Gantt chart.
+
+    One row per task: its attempts as bars in time (failures marked), then the slots in use over
+    time; overlapping bars are the work that really ran in parallel. `--html FILE` draws the same
+    as a page with hover details (command or prompt, attempts, exit code, duration, cost, waits).
+    """
+    return _call("timeline", run_id=run_id, html=html)
 
 
 @cli.command()
