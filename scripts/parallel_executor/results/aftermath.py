@@ -1,5 +1,5 @@
 """After a run (§8, §9): task durations for planning and for the serial estimate, merged results,
-the stats dashboard, the log's last line. The tasks have run: a step that fails is a warning,
+the stats dashboard, the timeline page, the log's last line. The tasks have run: a step that fails is a warning,
 and never changes what the run reports."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import click
 
+from parallel_executor.engine.journal import read_events
 from parallel_executor.engine.run import Run
 from parallel_executor.plan.config import Config
 from parallel_executor.plan.model import Status
@@ -17,15 +18,19 @@ from parallel_executor.results.history import record_durations
 from parallel_executor.results.merge import load_docs, merge
 from parallel_executor.results.runlog import RunLog
 from parallel_executor.results.serial import contention, estimate
+from parallel_executor.results.timeline import Detail, build
+from parallel_executor.results.timeline_html import write_page
 from parallel_executor.system.fsutil import write_json_atomic
 
 T = TypeVar("T")
+TIMELINE_UP_TO = 1000  # tasks: the page costs ~35 us a task to draw, and a run's end must stay quick
 
 
 class Aftermath(NamedTuple):
     merged: dict[str, Any]
     serial_time: float | None  # the tasks one by one, from their least contended runs (None: no history)
     without_history: int  # tasks whose serial time is only this run's
+    timeline: str | None = None  # the page drawn in the results directory (None: not drawn: too many tasks)
 
     def speedup_estimate(self, wall: float) -> float | None:
         return round(self.serial_time / wall, 3) if self.serial_time is not None and wall > 0 else None
@@ -51,7 +56,20 @@ def record(executor: Run, config: Config, log: RunLog) -> Aftermath:
              f"task_time_sum={sums['task_time_sum']}s parallelism={sums['parallelism']} "
              f"serial_estimate={serial} cost_usd={sums['cost_usd']}")
     log.close()
-    return Aftermath(merged, serial, without)
+    page = bookkeeping("timeline.html", lambda: draw_timeline(executor, serial), None) \
+        if len(executor.tasks) <= TIMELINE_UP_TO else None
+    return Aftermath(merged, serial, without, page)
+
+
+def draw_timeline(executor: Run, serial: float | None) -> str:
+    """The run's timeline page beside its results; exit codes, durations and costs from the engine's
+    records, not read back from the result files."""
+    details = {t.spec.id: Detail(t.exit_code, round(t.busy, 6), t.cost, t.error or "") for t in executor.tasks.values()}
+    timeline = build(executor.status_doc(), read_events(executor.state.run_dir), details)
+    timeline.serial_time = serial
+    path = executor.state.results_dir / "timeline.html"
+    write_page(timeline, path)
+    return str(path)
 
 
 def merge_run(executor: Run, config: Config) -> dict[str, Any]:

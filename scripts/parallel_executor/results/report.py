@@ -75,6 +75,7 @@ def table(ex: Run, after: Aftermath, full_up_to: int = 100) -> str:
         ("cost", f"${sums['cost_usd']:.4f} over every attempt ({sums['input_tokens']} tokens in, "
                  f"{sums['output_tokens']} out)"),
         ("results", str(ex.state.results_dir)),
+        ("timeline", after.timeline or f"parallel-executor timeline {ex.state.run_id} --html FILE"),
     ]
     head = tabulate(rows, headers=["task", "status", "attempts", "duration", "cost", "error"])
     return head + "\n\n" + tabulate(footer, tablefmt="plain")
@@ -134,6 +135,7 @@ def summary(ex: Run, waves: list[list[str]], after: Aftermath) -> dict[str, Any]
         },
         "waves": waves,
         "merged": after.merged,
+        "timeline": after.timeline,
     }
 
 
