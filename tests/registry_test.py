@@ -122,10 +122,10 @@ def test_cleanup_deletes_by_policy_but_never_what_a_live_run_uses(home: Path, ta
             assert time.monotonic() < deadline
             time.sleep(0.05)
         age(home, "busy-one", 40, 1)  # the live run counted a use: make it look stale again
-        dry = json.loads(engine("cleanup", "--dry-run", "--json").stdout)
+        dry = json.loads(engine("cleanup", "--dry-run", "--json").stdout)["resources"]
         assert {v["name"]: v["decision"] for v in dry} == {"old-one": "delete", "busy-one": "keep"}
         assert (home / "skills" / "old-one" / "SKILL.md").exists()  # dry run deleted nothing
-        done = json.loads(engine("cleanup", "--json").stdout)
+        done = json.loads(engine("cleanup", "--json").stdout)["resources"]
         verdicts = {v["name"]: v for v in done}
         assert verdicts["busy-one"]["reason"].startswith("in use by run ")
         assert verdicts["old-one"]["reason"] == "unused for 40 days (delete from 30)"

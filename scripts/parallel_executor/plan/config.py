@@ -103,6 +103,7 @@ class Config:
     runners: dict[str, RunnerConfig]
     merge_strategies: dict[str, str]
     temp_resources: dict[str, float]
+    runs_retention_days: float  # 0: runs are kept forever
     refresh_interval: float
 
 
@@ -201,5 +202,6 @@ def _build(raw: dict[str, Any]) -> Config:
         runners={name: RunnerConfig.from_dict(name, r) for name, r in raw["runners"].items()},
         merge_strategies=dict(raw["merge_strategies"]),
         temp_resources=dict(raw["temp_resources"]),
+        runs_retention_days=float(raw["runs_retention_days"]),
         refresh_interval=float(raw["monitoring"]["refresh_interval"]),
     )
