@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test fuzz lint bench clean install uninstall install-hooks
+.PHONY: demo test browser fuzz lint bench clean install uninstall install-hooks
 
 # `make install`: the package in a venv of its own under $(CLAUDE_CONFIG_DIR)/memory, with bin/,
 # config/, the policy documents and the /parallel-execute slash command (README "Install").
@@ -36,8 +36,15 @@ uninstall:
 install-hooks:
 	CLAUDE_CONFIG_DIR="$(CLAUDE_CONFIG_DIR)" "$(CLAUDE_CONFIG_DIR)/memory/bin/parallel-executor" hooks install
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -q
+
+# The timeline tests open its HTML page in a real headless Chromium (Debian's `chromium` package).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq --no-install-recommends chromium; } || \
+		{ echo "make: chromium is missing; install it as root: apt-get install -y --no-install-recommends chromium" >&2; \
+		  exit 1; }
 
 # The fuzz suite's long profile: 10,000 task files, 3,000 state-file and 1,000 config scenarios.
 fuzz: $(STAMP)
