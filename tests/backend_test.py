@@ -107,7 +107,7 @@ def test_stop_escalates_to_sigkill_after_the_grace(bench: Bench, tmp_path: Path)
 def test_suspend_resume_and_measure(bench: Bench) -> None:
     pid = bench.start("a", ["sleep", "0.5"])
     assert pid is not None
-    bench.backend.suspend("a")
+    bench.backend.suspend("a", "pause")
     deadline = time.monotonic() + 5  # SIGSTOP is delivered asynchronously: the state may lag a moment
     while psutil.Process(pid).status() != psutil.STATUS_STOPPED:
         assert time.monotonic() < deadline, "the attempt was not stopped"
@@ -116,7 +116,7 @@ def test_suspend_resume_and_measure(bench: Bench) -> None:
     assert rss > 0 and cpu >= 0
     time.sleep(0.6)  # longer than it would have slept: stopped, it cannot have ended
     assert "a" not in bench.reports.ends
-    bench.backend.resume("a")
+    bench.backend.resume("a", "pause")
     bench.wait("a")
     assert bench.reports.ends["a"].exit_code == 0
 

@@ -55,10 +55,10 @@ class FakeBackend:
         self.clock = clock
         self.calls: list[tuple[float, str, str]] = []  # (time, "suspend" | "resume", task id)
 
-    def suspend(self, task_id: str) -> None:
+    def suspend(self, task_id: str, why: str) -> None:
         self.calls.append((self.clock.now, "suspend", task_id))
 
-    def resume(self, task_id: str) -> None:
+    def resume(self, task_id: str, why: str) -> None:
         self.calls.append((self.clock.now, "resume", task_id))
 
     def of(self, task_id: str, since: float = 0.0) -> list[str]:
@@ -265,10 +265,10 @@ class Slicer:
     def __init__(self, groups: dict[str, int]) -> None:
         self.groups = groups
 
-    def suspend(self, task_id: str) -> None:
+    def suspend(self, task_id: str, why: str) -> None:
         os.killpg(self.groups[task_id], signal.SIGSTOP)
 
-    def resume(self, task_id: str) -> None:
+    def resume(self, task_id: str, why: str) -> None:
         os.killpg(self.groups[task_id], signal.SIGCONT)
 
 

@@ -39,8 +39,10 @@ def test_monitor_shows_running_rows_then_the_report(home: Path, tasks_file: Call
                        {"id": "gamma", "command": "exit 3", "retries": 0, "blockedBy": ["alpha"]}])
     child = spawn(["run", str(path), "--config", str(fast_config(tmp_path))], home)
     child.logfile_read = seen = io.StringIO()
-    child.expect(r"0/3 done · \d+:\d\d · slots 2/5 · mem [\d.]+G free · cpu \d+%")
-    child.expect(r"alpha[^\r\n]*command[^\r\n]*0:0\d[^\r\n]*step \d of alpha")  # id, runner, elapsed, last line
+    child.expect(r"0/3 done · \d+:\d\d · ETA \d+:\d\d · slots 2/5 · mem [\d.]+G free · cpu \d+%")
+    child.expect(r"gamma[^\r\n]*pending[^\r\n]*blocked by alpha")  # the queue, with why
+    # id, status, elapsed, runner, last line
+    child.expect(r"alpha[^\r\n]*running[^\r\n]*0:0\d[^\r\n]*command[^\r\n]*step \d of alpha")
     child.expect(r"beta[^\r\n]*step \d of beta")
     child.expect(r"✓ [^\r\n]*alpha[^\r\n]*success")  # finished tasks scroll above the live rows
     child.expect(r"✗ [^\r\n]*gamma[^\r\n]*failed[^\r\n]*exit code 3")

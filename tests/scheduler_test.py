@@ -65,11 +65,11 @@ class FakeBackend:
     def kill(self, task_id: str) -> None:
         self.calls.append(("kill", task_id))
 
-    def suspend(self, task_id: str) -> None:
-        self.calls.append(("suspend", task_id))
+    def suspend(self, task_id: str, why: str) -> None:
+        self.calls.append((f"suspend {why}", task_id))
 
-    def resume(self, task_id: str) -> None:
-        self.calls.append(("resume", task_id))
+    def resume(self, task_id: str, why: str) -> None:
+        self.calls.append((f"resume {why}", task_id))
 
     def measure(self) -> dict[str, tuple[int, float]]:
         return {tid: (100 << 20, 1.0) for tid in self.running}
@@ -308,9 +308,11 @@ def test_memory_pressure_suspends_and_resumes_and_a_limit_stops() -> None:
     watch = Watch()
     h = Harness([spec("a", 0), spec("b", 1)], slots=2, admissions=[watch], memory=watch)
     h.advance(0.5)
-    assert ("suspend", "b") in h.backend.calls and h.s.tasks["b"].reason == "suspended: 64 MB available"
+    b = h.s.tasks["b"]
+    assert ("suspend memory", "b") in h.backend.calls and b.reason == "suspended: low memory (64 MB available)"
+    assert b.status is Status.PAUSED
     h.advance(0.5)
-    assert ("resume", "b") in h.backend.calls
+    assert ("resume memory", "b") in h.backend.calls
     h.advance(0.5)
     assert ("stop failed", "a") in h.backend.calls and h.s.tasks["a"].peak_rss == 100 << 20
 

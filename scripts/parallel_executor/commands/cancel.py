@@ -9,7 +9,7 @@ import click
 import psutil
 
 from parallel_executor.commands.status import tally
-from parallel_executor.engine.journal import latest_run, read_status, recover_dead_runs
+from parallel_executor.engine.journal import LIVE_STATES, latest_run, read_status, recover_dead_runs
 from parallel_executor.errors import EXIT_OK, UserError
 from parallel_executor.plan.config import load_config
 from parallel_executor.system import procs
@@ -20,7 +20,7 @@ SETTLE_MARGIN = 30.0  # seconds the engine gets beyond its kill grace to write i
 def main(run_id: str | None, config_path: Path | None) -> int:
     run_id = run_id or latest_run(running=True)
     status = read_status(run_id)
-    if status["state"] != "running":
+    if status["state"] not in LIVE_STATES:
         raise UserError(f"run {run_id} is not running (it ended: {status['state']})")
     pid, wait = int(status["pid"]), load_config(config_path).kill_grace + SETTLE_MARGIN
     engine = procs.same_process(pid, status.get("pid_started"))

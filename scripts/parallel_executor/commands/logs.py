@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from parallel_executor.agents.streams import rendered
-from parallel_executor.engine.journal import read_status, run_ids
+from parallel_executor.engine.journal import LIVE_STATES, read_status, run_ids
 from parallel_executor.errors import EXIT_OK, UserError
 from parallel_executor.plan import checks, model
 from parallel_executor.system.locations import results_root
@@ -58,7 +58,7 @@ def _task(doc: dict[str, Any], task_id: str) -> dict[str, Any] | None:
 def _ended(run_id: str, task_id: str) -> bool:
     doc = read_status(run_id)
     task = _task(doc, task_id)
-    return doc["state"] != "running" or task is None or task["status"] in FINISHED
+    return doc["state"] not in LIVE_STATES or task is None or task["status"] in FINISHED
 
 
 def _rendered(chunk: bytes) -> bytes:

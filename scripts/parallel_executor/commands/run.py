@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from parallel_executor.engine.records import RunOptions, TaskRun
 from parallel_executor.engine.resume import plan_resume
 from parallel_executor.engine.run import Listener, Run
 from parallel_executor.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TASK_FAILED
-from parallel_executor.plan.analyzer import Graph, estimates, waves
+from parallel_executor.plan.analyzer import Graph, estimates, waves, without_estimate
 from parallel_executor.plan.config import Config, load_config
 from parallel_executor.plan.model import TaskFile
 from parallel_executor.plan.taskfile import load_task_file
@@ -38,6 +39,10 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
          resume: str | None, results_dir: Path | None, as_json: bool, quiet: bool, schedule: str, backend: str,
          config_path: Path | None, budget: float | None = None, base_dir: Path | None = None,
          output: str = "failed") -> int:
+    # `pause`/`unpause` are SIGUSR1/SIGUSR2, acted on while the run's loop turns; outside it (before
+    # the first task, after the last) they must not end the engine, whose default action they are.
+    for sig in (signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_IGN)
     config = load_config(config_path)
     overrides = {k: v for k, v in {"timeout": timeout, "retries": retries}.items() if v is not None}
     # Relative paths resolve against the task file's directory (§4), so a file runs the same from anywhere.
@@ -79,7 +84,8 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
 
         listeners.append(OutputPrinter(output, _output_sink(output, monitor, as_json)))
     executor = Run(taskfile, config, state, options, estimates(taskfile.tasks, history), fan_out(listeners),
-                   reused, backend, config.budget_usd if budget is None else budget, resumed)
+                   reused, backend, config.budget_usd if budget is None else budget, resumed,
+                   monitor.notice if monitor else _say, without_estimate(taskfile.tasks, history))
     try:
         if monitor:
             from parallel_executor.results.monitor import snapshot_of_run
@@ -100,6 +106,10 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     if executor.signal is not None:
         return EXIT_SIGINT if executor.signal == "SIGINT" else EXIT_SIGTERM
     return EXIT_OK if executor.final_state() == "success" else EXIT_TASK_FAILED
+
+
+def _say(line: str) -> None:
+    click.echo(f"parallel-executor: {line}", err=True)
 
 
 def _output_sink(output: str, monitor: Monitor | None, as_json: bool) -> Callable[[str], None]:

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from parallel_executor.commands.history import briefly
-from parallel_executor.engine.journal import engine_alive, latest_run, read_status
+from parallel_executor.engine.journal import LIVE_STATES, engine_alive, latest_run, read_status
 from parallel_executor.engine.resume import sessions
 from parallel_executor.errors import EXIT_OK
 from parallel_executor.plan.config import load_config
@@ -40,8 +40,8 @@ def render(doc: dict[str, Any]) -> str:
     rows = [(t["id"], t["status"], t["attempts"], _elapsed(t, now), t.get("pid") or "", shorten(_detail(t)))
             for t in doc["tasks"]]
     state = doc["state"]
-    if state == "running" and not engine_alive(doc):
-        state = f"running, but its engine (pid {doc['pid']}) is gone: the next run or `cancel` ends its tasks"
+    if state in LIVE_STATES and not engine_alive(doc):
+        state = f"{state}, but its engine (pid {doc['pid']}) is gone: the next run or `cancel` ends its tasks"
     head = [("run", doc["run_id"]), ("state", state), ("engine pid", doc["pid"]), ("task file", doc["task_file"]),
             ("started", doc["started"])]
     if doc.get("resumed"):
@@ -49,7 +49,7 @@ def render(doc: dict[str, Any]) -> str:
         for number, session in enumerate(sessions(doc)[:-1], 1):
             head.append((f"session {number}", _session_line(session)))
     head += [("results", doc.get("results_dir") or "-"), ("tasks", tally(doc))]
-    if doc.get("agents") and doc["state"] == "running":
+    if doc.get("agents") and doc["state"] in LIVE_STATES:
         head.append(("agents", agents_line(doc["agents"])))
     if doc.get("totals"):
         t = doc["totals"]
@@ -90,7 +90,7 @@ def _wait_end(run_id: str, interval: float, each: Callable[[dict[str, Any]], Non
     while True:
         doc = read_status(run_id)
         each(doc)
-        if doc["state"] != "running" or not engine_alive(doc):
+        if doc["state"] not in LIVE_STATES or not engine_alive(doc):
             return
         time.sleep(interval)
 

@@ -45,9 +45,9 @@ WANTS_MORE = 0.8  # a held tree using this much of its share is taken to want mo
 class Holder(Protocol):
     """What holding needs from the backend."""
 
-    def suspend(self, task_id: str) -> None: ...
+    def suspend(self, task_id: str, why: str) -> None: ...
 
-    def resume(self, task_id: str) -> None: ...
+    def resume(self, task_id: str, why: str) -> None: ...
 
 
 class MachineLoad:
@@ -140,7 +140,7 @@ class CpuShare:
     def release_all(self) -> None:
         """End of the run: continue every held tree."""
         for tid in list(self._holds):
-            self.backend.resume(tid)
+            self.backend.resume(tid, "cpu")
             del self._holds[tid]
         self.pressure, self._calm = False, 0
 
@@ -154,13 +154,13 @@ class CpuShare:
     def _release(self, task_id: str) -> None:
         hold = self._holds.pop(task_id, None)
         if hold is not None and hold.stopped:
-            self.backend.resume(task_id)
+            self.backend.resume(task_id, "cpu")
 
     def _run(self, task_id: str, hold: _Hold) -> None:
         if self._holds.get(task_id) is not hold:
             return  # released, forgotten or exempted since: a later hold has timers of its own
         if hold.stopped:
-            self.backend.resume(task_id)
+            self.backend.resume(task_id, "cpu")
             hold.stopped = False
         self.clock.call_later(hold.duty * self.period, lambda: self._stop(task_id, hold))
 
@@ -168,7 +168,7 @@ class CpuShare:
         if self._holds.get(task_id) is not hold:
             return
         if hold.duty < 1.0:
-            self.backend.suspend(task_id)
+            self.backend.suspend(task_id, "cpu")
             hold.stopped = True
         self.clock.call_later((1.0 - hold.duty) * self.period if hold.duty < 1.0 else self.period,
                               lambda: self._run(task_id, hold))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from parallel_executor.engine.records import TaskRun
@@ -30,34 +30,58 @@ def totals(tasks: Iterable[TaskRun], started: float, ended: float | None) -> dic
             "cost_usd": round(sum(t.cost for t in tasks), 6), **tokens}
 
 
+def shown(task: TaskRun, tasks: Mapping[str, TaskRun], paused: bool) -> tuple[str, str]:
+    """A task's status and reason as status.json and the monitor show them (§8): one not started
+    is `pending` while its dependencies have not settled (`blocked by a, b`), else `waiting`, with why."""
+    status = task.status
+    if status is Status.PENDING and not task.reason:  # (a retry's wait has its reason)
+        blocked = [d for d in task.spec.blocked_by if not tasks[d].status.finished]
+        if blocked:
+            return "pending", "blocked by " + listed(blocked)
+        return "waiting", "paused" if paused else "waiting for a slot"
+    if status is Status.WAITING and paused:
+        return "waiting", "paused"
+    return status.value, task.reason or (task.error_line if status.finished else "")
+
+
+def listed(names: list[str], shown: int = 3) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 class StatusRows:
     """status.json's task entries, kept between writes: a rewrite rebuilds only the rows of
-    tasks that changed since the last one, then is one json.dumps."""
+    tasks that changed since the last one (or whose queue reason may have), then is one json.dumps."""
 
-    def __init__(self, tasks: Iterable[TaskRun]) -> None:
-        self.rows = {t.spec.id: row(t) for t in tasks}
+    def __init__(self, tasks: Mapping[str, TaskRun]) -> None:
+        self.tasks, self.paused = tasks, False
+        self.rows = {tid: self.row(t) for tid, t in tasks.items()}
         self.stale: dict[str, TaskRun] = {}
 
     def changed(self, task: TaskRun) -> None:
         self.stale[task.spec.id] = task
 
+    def pause(self, paused: bool) -> None:
+        """Every unfinished task's reason may now say `paused`, or no longer."""
+        self.paused = paused
+        self.stale.update((tid, t) for tid, t in self.tasks.items() if not t.status.finished)
+
     def current(self) -> list[dict[str, Any]]:
         for tid, task in self.stale.items():
-            self.rows[tid] = row(task)
+            self.rows[tid] = self.row(task)
         self.stale.clear()
         return list(self.rows.values())
 
-
-def row(t: TaskRun) -> dict[str, Any]:
-    return {
-        "id": t.spec.id, "subject": t.spec.subject, "runner": t.spec.runner,
-        "subagent": t.spec.subagent, "status": t.status.value, "attempts": t.attempts,
-        "started": iso(t.start), "ended": iso(t.end) if t.status.finished else None,
-        "paths": list(t.spec.paths), "pid": t.pid,
-        "reason": t.reason or (t.error_line if t.status.finished else ""),
-        **({"latest": t.live} if t.live and t.status is Status.RUNNING else {}),
-        **({"throttled": "cpu"} if t.throttled else {}),
-    }
+    def row(self, t: TaskRun) -> dict[str, Any]:
+        status, reason = shown(t, self.tasks, self.paused)
+        return {
+            "id": t.spec.id, "subject": t.spec.subject, "runner": t.spec.runner,
+            "subagent": t.spec.subagent, "status": status, "attempts": t.attempts,
+            "started": iso(t.start), "ended": iso(t.end) if t.status.finished else None,
+            "paths": list(t.spec.paths), "pid": t.pid, "reason": reason,
+            **({"latest": t.live} if t.live and t.status is Status.RUNNING else {}),
+            **({"throttled": "cpu"} if t.throttled else {}),
+        }
 
 
 def result_doc(task: TaskRun) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from parallel_executor.system.locations import results_root, runs_dir
 from parallel_executor.system.procs import PID_MAX, engine_identity
 from parallel_executor.system.timestamps import iso
 
+LIVE_STATES = frozenset({"running", "paused", "stopping"})  # a run's states before it ends (§8)
 RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}\.[0-9]{3}-[0-9a-f]{4}")  # what new_run_id makes, matched in full
 
 
@@ -119,7 +120,7 @@ def latest_run(running: bool = False) -> str:
         if not running:
             return run_id
         with contextlib.suppress(UserError):
-            if read_status(run_id).get("state") == "running":
+            if read_status(run_id).get("state") in LIVE_STATES:
                 return run_id
     raise UserError("no run is running" if running else f"no run yet (none under {runs_dir()})")
 
@@ -155,7 +156,7 @@ def recover_dead_runs() -> list[str]:
         except UserError:
             status = {}
         procs.sweep(marker.name)
-        if status.get("state") == "running":
+        if status.get("state") in LIVE_STATES:
             status["state"] = "cancelled"
             status["reason"] = "the engine died; its tasks were ended by a later run"
             write_json_atomic(runs_dir() / marker.name / "status.json", status, fsync=True)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from types import FrameType
 
 Action = Callable[[], None]
+CAUGHT = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 MAX_WAIT = 86400.0  # select() cannot wait ~25 days or more; waking once a day is free
 
 
@@ -57,10 +58,11 @@ class Loop:
             os.write(self._wake_w, b"\0")
 
     def catch_signals(self, on_signal: Callable[[str], None]) -> None:
-        """SIGINT and SIGTERM are handed to `on_signal` (by name) on the loop's thread, until close()."""
+        """SIGINT, SIGTERM and SIGUSR1/2 (`pause`/`unpause`) are handed to `on_signal` (by name) on the
+        loop's thread, until close()."""
         self._on_signal = on_signal
         self._old_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
-        self._old_handlers = {s: signal.signal(s, self._caught) for s in (signal.SIGINT, signal.SIGTERM)}
+        self._old_handlers = {s: signal.signal(s, self._caught) for s in CAUGHT}
 
     # ---- running --------------------------------------------------------------------------
 

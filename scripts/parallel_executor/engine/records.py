@@ -62,6 +62,12 @@ class TaskRun:
     tokens_out: int = 0
     live: str | None = None  # a running agent's latest message
     throttled: bool = False  # held to its CPU share
+    memory_hold: str = ""  # why its tree is suspended for low memory, while it is
+
+    def show_hold(self, paused: bool) -> None:
+        """A running task's status and reason (§8) under a pause of the run and a memory suspension."""
+        held = ["paused"] * paused + [self.memory_hold] * bool(self.memory_hold)
+        self.status, self.reason = (Status.PAUSED, "; ".join(held)) if held else (Status.RUNNING, "")
 
     def restore(self, doc: Mapping[str, Any]) -> None:
         """Its success in an earlier session of the run, from its result file (read defensively)."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from parallel_executor.engine.admission import Admission, policy_checks
@@ -27,6 +28,7 @@ from parallel_executor.engine.scheduler import Scheduler
 from parallel_executor.engine.supervision import Supervision
 from parallel_executor.plan.config import Config
 from parallel_executor.plan.model import Status, TaskFile
+from parallel_executor.plan.simulate import time_left
 from parallel_executor.system.fsutil import write_json_atomic
 from parallel_executor.system.procs import engine_identity
 from parallel_executor.system.timestamps import iso
@@ -35,14 +37,18 @@ STATUS_INTERVAL = 0.1  # status.json is rewritten at most ~10 times a second...
 STATUS_SHARE = 0.1  # ...and, for a huge run, takes at most ~10% of the engine's time
 
 Listener = Callable[[str, TaskRun], None]
+Notice = Callable[[str], None]  # a line for the person watching: "stopping: ...", "paused: ..."
 
 
 class Run:
     def __init__(self, taskfile: TaskFile, config: Config, state: RunState, options: RunOptions,
                  estimates: Mapping[str, float], listener: Listener,
                  reused: Mapping[str, dict[str, Any]] | None = None, backend: str = "local",
-                 budget: float | None = None, resumed: Resume | None = None) -> None:
+                 budget: float | None = None, resumed: Resume | None = None,
+                 notice: Notice = lambda line: None, guessed: Collection[str] = ()) -> None:
         self.taskfile, self.state, self.options, self.listener = taskfile, state, options, listener
+        self.estimates, self.guessed = estimates, frozenset(guessed)  # guessed: no past duration
+        self.notice = notice
         self.resumed = resumed  # the earlier sessions of this run, when it is resumed
         specs = taskfile.tasks
         tasks = [TaskRun(t, state.files(t.id)) for t in specs]
@@ -67,12 +73,13 @@ class Run:
             from parallel_executor.engine.cpushare import CpuShare
 
             cpu = CpuShare(config.cpu_per_agent, self.loop, self.backend)
-        self.supervision = Supervision(self.memory, self.backend, attempts, self, cpu)
+        self.supervision = Supervision(self.memory, self.backend, attempts, self, cpu,
+                                       paused=lambda: self.scheduler.paused)
         self.scheduler = Scheduler(tasks, options, estimates, attempts=attempts, backend=self.backend,
                                    clock=self.loop, observer=self, admissions=admissions,
                                    supervision=self.supervision, agents=self.agents, reused=reused)
         self.pid, self.pid_started = engine_identity()
-        self.rows = StatusRows(tasks)
+        self.rows = StatusRows(self.scheduler.tasks)
         self._flush_armed = False
         self._flushed = 0.0
         self._flush_gap = STATUS_INTERVAL
@@ -98,6 +105,29 @@ class Run:
     def final_state(self) -> str:
         return self.scheduler.final_state()
 
+    def eta(self) -> float | None:
+        """Seconds until the run ends, by the analyzer's list scheduling of what is left (slots and
+        dependencies), with each task's past duration, else the mean of its type measured in this
+        run; None while paused or stopping. Called from the monitor's thread: it reads, never writes."""
+        if self.scheduler.paused or self.scheduler.stopping:
+            return None
+        tasks = list(self.tasks.values())
+        left = {t.spec.id: t.spec for t in tasks if not t.status.finished}
+        measured: dict[str | None, list[float]] = {}
+        for t in tasks:
+            if t.status is Status.SUCCESS and not t.reused:
+                measured.setdefault(t.spec.type, []).append(t.busy)
+        means = {kind: sum(d) / len(d) for kind, d in measured.items()}
+        overall = sum(map(sum, measured.values())) / max(1, sum(map(len, measured.values())))
+        guess = {tid: self.estimates[tid] if tid not in self.guessed else
+                 means.get(spec.type, overall if measured else self.estimates[tid]) for tid, spec in left.items()}
+        now = time.time()
+        running = {tid: max(guess[tid] - (now - t.attempt_start), 0.1 * guess[tid])
+                   for tid, t in list(self.running.items()) if tid in left}
+        unmet = {tid: n for tid, n in dict(self.scheduler.unmet).items() if tid in left}
+        slots = self.options.command_slots if self.agents is None and self.options.command_slots else self.options.slots
+        return time_left(left, self.scheduler.dependents, self.scheduler.keys, slots, guess, unmet, running)
+
     def totals(self) -> dict[str, float | int]:
         return totals(self.tasks.values(), self.scheduler.started, self.scheduler.ended)
 
@@ -112,7 +142,7 @@ class Run:
             "started": self.resumed.started if self.resumed else iso(self.scheduler.started),
             **({"resumed": iso(self.scheduler.started), "previous": self.resumed.previous} if self.resumed else {}),
             "ended": iso(ended),
-            "state": "running" if ended is None else self.final_state(),
+            "state": self.scheduler.live_state() if ended is None else self.final_state(),
             "slots": self.options.slots,
             **({"agents": agents} if (agents := self.agents_doc()) else {}),
             **({"totals": self.totals()} if ended else {}),
@@ -135,7 +165,7 @@ class Run:
                          digests=digests(self.taskfile))  # what each task was, for a later --resume
         gc.freeze()  # the plan lives as long as the run: keep it out of every collection
         try:
-            self.loop.catch_signals(self.scheduler.interrupt)
+            self.loop.catch_signals(self._signalled)
             self._dirty()
             self.scheduler.begin()
             self.loop.run_until(lambda: self.scheduler.done, self.scheduler.pump)
@@ -148,6 +178,26 @@ class Run:
             self.scheduler.finish()
         self.state.event("run-finished", state=self.final_state())
         self.state.write_status(self.status_doc(), final=True)
+
+    def _signalled(self, name: str) -> None:
+        """Ctrl-C or `cancel` stops the run; `pause`/`unpause` (SIGUSR1/SIGUSR2) hold it. Each is
+        said at once: the grace period of a stop can be long."""
+        if name in ("SIGUSR1", "SIGUSR2"):
+            if self.scheduler.pause(name == "SIGUSR1"):
+                self.rows.pause(self.scheduler.paused)
+                self._dirty()
+                self.notice(f"paused: {_tasks(len(self.running))} stopped, nothing new starts; "
+                            f"`parallel-executor unpause {self.state.run_id}` carries on"
+                            if self.scheduler.paused else "unpaused: carrying on")
+            return
+        first = self.scheduler.signal is None
+        self.scheduler.interrupt(name)
+        ending = _tasks(len(self.running))
+        if first:
+            self.notice(f"stopping: ending {ending}" + (" (Ctrl-C again to kill now)" if name == "SIGINT" else
+                                                         f" ({name})"))
+        elif name == "SIGINT":
+            self.notice(f"killing {ending} now")
 
     # ---- the backend's reports, handed to the scheduler -----------------------------------
 
@@ -164,6 +214,9 @@ class Run:
 
     def changed(self, kind: str, task: TaskRun, **fields: Any) -> None:
         self.rows.changed(task)
+        if task.status.finished:  # its dependents' `blocked by` lists are shorter now
+            for child in self.scheduler.dependents[task.spec.id]:
+                self.rows.changed(self.tasks[child])
         self._dirty()
         self.state.event(kind, task=task.spec.id, status=task.status.value, attempts=task.attempts,
                          **({"reason": task.reason} if task.reason else {}),
@@ -192,3 +245,7 @@ class Run:
         self.state.write_status(self.status_doc())
         self._flushed = self.loop.monotonic()
         self._flush_gap = max(STATUS_INTERVAL, (self._flushed - now) / STATUS_SHARE)
+
+
+def _tasks(count: int) -> str:
+    return f"{count} task{'' if count == 1 else 's'}"

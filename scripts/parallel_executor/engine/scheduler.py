@@ -3,8 +3,9 @@
 It owns the plan: which tasks are ready and in what order (priority, longest remaining path, file
 order), which may start now (slots, the critical boost, admission checks), what an ended attempt
 means (success, a retry after backoff, a failure and the triggers of its dependents, a halt), and
-when a signal stops the run. Driven by events (`pump()` once per loop turn, `attempt_ended()` and
-`attempt_stopping()` from the backend, its timers, `interrupt()`), it acts through the backend and
+when a signal stops or pauses the run. Driven by events (`pump()` once per loop turn,
+`attempt_ended()` and `attempt_stopping()` from the backend, its timers, `interrupt()`, `pause()`),
+it acts through the backend and
 the observer, never on a process, a descriptor or a file: tests drive it with fakes.
 """
 
@@ -51,6 +52,7 @@ class Scheduler:
         self.running: dict[str, TaskRun] = {}  # in the order they started
         self.unsettled = len(tasks)
         self.stopping = False
+        self.paused = False
         self.signal: str | None = None  # the name of the signal that stopped the run
         self.started = clock.time()
         self.ended: float | None = None
@@ -68,7 +70,7 @@ class Scheduler:
 
     def pump(self) -> None:
         """Start every ready task that may start now (called once per loop turn)."""
-        if not self.stopping:
+        if not (self.stopping or self.paused):
             self._start_ready()
         if self.unsettled and not (self.running or self.ready or self._timers):
             raise AssertionError(f"scheduler stalled with {self.unsettled} tasks unsettled")
@@ -262,9 +264,9 @@ class Scheduler:
                 self.backend.stop(task.spec.id, Status.CANCELLED)
 
     def interrupt(self, signal: str) -> None:
-        """SIGINT or SIGTERM: stop the run; a second SIGINT ends the running trees at once."""
+        """SIGINT or SIGTERM: stop the run (a paused one too); a second SIGINT ends the running trees at once."""
         if self.signal is None:
-            self.signal = signal
+            self.signal, self.paused = signal, False  # stopping ends the trees: _terminate continues them
             self.observer.event("signal", signal=signal)
             self._stop(Status.CANCELLED, f"not started: run interrupted by {signal}", terminate=True)
             for task in self.running.values():
@@ -273,6 +275,19 @@ class Scheduler:
             self.observer.event("signal", signal="SIGINT", action="kill now")
             for tid in list(self.running):
                 self.backend.kill(tid)
+
+    def pause(self, paused: bool) -> bool:
+        """`pause`: start nothing new and suspend the running trees (their timeouts stop counting);
+        `unpause`: carry on. False when there is nothing to change (or the run is stopping)."""
+        if paused == self.paused or (paused and (self.stopping or self.done)):
+            return False
+        self.paused = paused
+        self.observer.event("run-paused" if paused else "run-unpaused")
+        for task in self.running.values():
+            (self.backend.suspend if paused else self.backend.resume)(task.spec.id, "pause")
+            task.show_hold(paused)
+            self.observer.changed("paused" if paused else "unpaused", task)
+        return True
 
     # ---- the run as a whole ---------------------------------------------------------------
 
@@ -286,6 +301,9 @@ class Scheduler:
             admission.settled(task.spec)
         for child in self.dependents[task.spec.id]:
             self.unmet[child] -= 1
+
+    def live_state(self) -> str:
+        return "stopping" if self.stopping else "paused" if self.paused else "running"
 
     def final_state(self) -> str:
         if self.signal is not None:

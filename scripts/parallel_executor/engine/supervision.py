@@ -10,7 +10,7 @@ Like the scheduler that calls it, it decides and acts through the backend and th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from parallel_executor.engine.backends import Backend
@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 class Supervision:
     def __init__(self, memory: Watch, backend: Backend, attempts: Attempts, observer: Observer,
-                 cpu: CpuShare | None = None) -> None:
+                 cpu: CpuShare | None = None, paused: Callable[[], bool] = lambda: False) -> None:
         self.memory, self.backend, self.attempts, self.observer, self.cpu = memory, backend, attempts, observer, cpu
+        self.paused = paused  # whether the run is paused: a task's status says both
         self.interval = memory.interval
 
     def tick(self, running: Mapping[str, TaskRun]) -> None:
@@ -40,16 +41,19 @@ class Supervision:
             self.backend.stop(tid, Status.FAILED, why)
         for tid, suspend in [*((t, True) for t in actions.suspend), *((t, False) for t in actions.resume)]:
             if tid in running:
-                (self.backend.suspend if suspend else self.backend.resume)(tid)
-                kind = "suspended" if suspend else "resumed"
-                running[tid].reason = f"{kind}: {self.memory.free >> 20} MB available"
-                self.observer.changed(kind, running[tid])
+                task = running[tid]
+                (self.backend.suspend if suspend else self.backend.resume)(tid, "memory")
+                free = f"low memory ({self.memory.free >> 20} MB available)"
+                task.memory_hold = f"suspended: {free}" if suspend else ""
+                task.show_hold(self.paused())
+                self.observer.changed("suspended" if suspend else "resumed", task,
+                                      **({} if suspend else {"why": free.replace("low", "enough")}))
         if self.cpu is not None:
             self._share_cpu(running, measured)
 
     def _share_cpu(self, running: Mapping[str, TaskRun], measured: Mapping[str, tuple[int, float]]) -> None:
         assert self.cpu is not None
-        suspended = {tid for tid, t in running.items() if t.reason.startswith("suspended")}
+        suspended = {tid for tid, t in running.items() if t.status is Status.PAUSED}
         agents = {tid: cpu for tid, (_, cpu) in measured.items() if running[tid].spec.runner is not None}
         self.cpu.tick(agents, self.interval, exempt=suspended)
         held = self.cpu.held

@@ -19,6 +19,7 @@ class Status(str, Enum):
     PENDING = "pending"
     WAITING = "waiting"
     RUNNING = "running"
+    PAUSED = "paused"  # running, its tree stopped: by `pause`, or suspended for low memory
     SUCCESS = "success"
     FAILED = "failed"
     TIMEOUT = "timeout"

@@ -184,19 +184,28 @@ def _plain(tasks: Mapping[str, TaskSpec], dependents: Mapping[str, Sequence[str]
            slots: int, estimate: Mapping[str, float]) -> float:
     """`makespan` when no rule applies: slots and dependencies alone (the common case, kept fast)."""
     unmet = {tid: len(t.blocked_by) for tid, t in tasks.items()}
-    ready = [(keys[tid], tid) for tid, t in tasks.items() if not t.blocked_by]
+    return time_left(tasks, dependents, keys, slots, estimate, unmet, {})
+
+
+def time_left(tasks: Mapping[str, TaskSpec], dependents: Mapping[str, Sequence[str]], keys: Mapping[str, Key],
+              slots: int, estimate: Mapping[str, float], unmet: dict[str, int], running: Mapping[str, float]) -> float:
+    """The list scheduler on slots and dependencies, from a point of a run: `tasks` are those left,
+    `unmet` their unsettled dependencies (changed here), `running` the seconds left to those running."""
+    ready = [(keys[tid], tid) for tid in tasks if not unmet[tid] and tid not in running]
     heapq.heapify(ready)
-    running: list[tuple[float, int, str]] = []
+    ending = [(left, tasks[tid].index, tid) for tid, left in running.items()]
+    heapq.heapify(ending)
     now = 0.0
-    while ready or running:
-        while ready and len(running) < slots:
+    while ready or ending:
+        while ready and len(ending) < slots:
             tid = heapq.heappop(ready)[1]
-            heapq.heappush(running, (now + estimate[tid], tasks[tid].index, tid))
-        now = running[0][0]
-        while running and running[0][0] == now:
-            done = heapq.heappop(running)[2]
+            heapq.heappush(ending, (now + estimate[tid], tasks[tid].index, tid))
+        now = ending[0][0]
+        while ending and ending[0][0] == now:
+            done = heapq.heappop(ending)[2]
             for child in dependents[done]:
-                unmet[child] -= 1
-                if not unmet[child]:
-                    heapq.heappush(ready, (keys[child], child))
+                if child in unmet:
+                    unmet[child] -= 1
+                    if not unmet[child]:
+                        heapq.heappush(ready, (keys[child], child))
     return now

@@ -75,9 +75,12 @@ class Backend(Protocol):
     def kill(self, task_id: str) -> None:
         """End it by force now (a second Ctrl-C)."""
 
-    def suspend(self, task_id: str) -> None: ...
+    def suspend(self, task_id: str, why: str) -> None:
+        """Stop the attempt's tree for `why` (pause, memory or cpu); a pause or memory also stops
+        its timeout from counting."""
 
-    def resume(self, task_id: str) -> None: ...
+    def resume(self, task_id: str, why: str) -> None:
+        """Lift `why`; the tree continues when no other reason holds it."""
 
     def measure(self) -> dict[str, tuple[int, float]]:
         """Resident bytes and CPU seconds of each running attempt's tree, oldest attempt first."""
