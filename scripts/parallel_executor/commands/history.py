@@ -2,12 +2,19 @@
 
 A run resumed with `--resume` keeps one run id over several sessions: its row shows the latest
 session (marked `resumed`), and under it a row for each earlier one, newest first; `--json` lists
-them, oldest first, in `sessions`."""
+them, oldest first, in `sessions`.
+
+The table fits the terminal (COLUMNS, else the terminal's width): the task file keeps the tail of its
+path (`…/proj/tasks.json`), then the least needed columns go; the run id and the state are never cut.
+Off a terminal (a pipe, a file) without COLUMNS, rows are whole: scripts get every path in full."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
+import sys
 import time
 from typing import Any
 
@@ -30,10 +37,50 @@ def main(as_json: bool, limit: int) -> int:
     else:
         from tabulate import tabulate
 
-        rows = [row for r in runs for row in _rows(r)]
-        click.echo(tabulate(rows, headers=["run", "state", "file", "started", "wall", "tasks", "failed", "speedup",
-                                           "cost"]))
+        headers, rows = fit([row for r in runs for row in _rows(r)], terminal_width())
+        click.echo(tabulate(rows, headers=headers))
     return EXIT_OK
+
+
+HEADERS = ("run", "state", "file", "started", "wall", "tasks", "failed", "speedup", "cost")
+# Least needed first: a run id begins with the run's start time, so `started` goes first; `file` last.
+DROP_ORDER = ("started", "cost", "speedup", "wall", "tasks", "failed", "file")
+FILE_MIN = 16  # narrower than this, a path says too little: a column goes instead
+FILE = HEADERS.index("file")
+
+
+def terminal_width() -> int | None:
+    """COLUMNS, else the terminal's width; None off a terminal (no COLUMNS): no limit."""
+    if not os.environ.get("COLUMNS") and not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def fit(rows: list[tuple[Any, ...]], width: int | None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The headers and rows to print within width: the file's path cut to its tail, else fewer columns."""
+    from tabulate import tabulate
+
+    if width is None:
+        return list(HEADERS), rows
+    for dropped in range(len(DROP_ORDER)):
+        keep = [n for n, h in enumerate(HEADERS) if h not in DROP_ORDER[:dropped]]
+        without_file = [tuple("" if n == FILE else row[n] for n in keep) for row in rows]
+        headers = [HEADERS[n] for n in keep]
+        table = tabulate(without_file, headers=headers)
+        room = width - (max(map(len, table.splitlines())) - len("file"))  # what the file's cells may take
+        longest = max((len(str(row[FILE])) for row in rows), default=0)
+        if room >= min(max(longest, len("file")), FILE_MIN):
+            return headers, [tuple(tail(str(row[n]), room) if n == FILE else row[n] for n in keep) for row in rows]
+    return ["run", "state"], [row[:2] for row in rows]  # never cut: wider than the terminal, if it must
+
+
+def tail(path: str, limit: int) -> str:
+    """path in at most limit characters: its tail after `…`, from a folder boundary when one is there."""
+    if len(path) <= limit:
+        return path
+    end = path[len(path) - limit + 1:]
+    cut = end.find("/")
+    return "…" + (end[cut:] if 0 <= cut < len(end) - 1 else end)
 
 
 def summary(doc: dict[str, Any]) -> dict[str, Any]:
