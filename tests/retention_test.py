@@ -18,8 +18,8 @@ from tests.conftest import engine, py
 
 pytestmark = pytest.mark.timeout(60)
 DAY = 86400.0
-OLD, YOUNG, LIVE, DEAD, MINE, LINKED, CORRUPT, LINKED_RUN, RESUMED = (
-    f"20240101-12000{n}.000-ab1{n}" for n in range(9))
+OLD, YOUNG, LIVE, DEAD, MINE, LINKED, CORRUPT, LINKED_RUN, RESUMED, PAUSED = (
+    f"20240101-12000{n}.000-ab1{n}" for n in range(10))
 
 
 def _iso(stamp: float) -> str:
@@ -107,6 +107,7 @@ def planted(home: Path, tmp_path: Path, me: tuple[int, float]) -> Runs:
     runs.add(OLD, ended_days=40)
     runs.add(YOUNG, ended_days=1, mtime_days=1)
     runs.add(LIVE, ended_days=None, state="running", engine=me)  # 40 days old by every time stamp, but alive
+    runs.add(PAUSED, ended_days=None, state="paused", engine=me)
     runs.add(DEAD, ended_days=None, state="running", engine=dead_engine())
     runs.marker(DEAD, dead_engine())
     runs.add(MINE, ended_days=40, results=tmp_path / "my-results")
@@ -142,11 +143,11 @@ def test_only_old_ended_runs_go_with_their_own_results(planted: Runs, tmp_path: 
     done = cleanup()
     assert by_run(done) == {**by_run(dry), CORRUPT: by_run(done)[CORRUPT]}  # the corrupt status was set aside
     assert done["freed_bytes"] == freed
-    assert sorted(p.name for p in planted.runs.iterdir()) == sorted(["active", YOUNG, LIVE, RESUMED])
-    assert sorted(p.name for p in planted.results.iterdir()) == sorted([YOUNG, LIVE, RESUMED])
+    assert sorted(p.name for p in planted.runs.iterdir()) == sorted(["active", YOUNG, LIVE, RESUMED, PAUSED])
+    assert sorted(p.name for p in planted.results.iterdir()) == sorted([YOUNG, LIVE, RESUMED, PAUSED])
     assert not (planted.runs / "active" / DEAD).exists()
     runs = by_run(done)
-    assert runs[LIVE]["reason"] == "running" and runs[LIVE]["ended"] is None
+    assert runs[LIVE]["reason"] == runs[PAUSED]["reason"] == "running" and runs[LIVE]["ended"] is None
     assert runs[RESUMED]["reason"] == "running" and not runs[RESUMED]["removed"]
     assert runs[YOUNG]["reason"].startswith("ended 1.0 days ago") and not runs[YOUNG]["due"]
     assert "engine gone" in runs[DEAD]["reason"]
@@ -162,8 +163,8 @@ def test_text_report(planted: Runs) -> None:
     assert f"{OLD}  " in dry and "would remove" in dry and LIVE not in dry and YOUNG not in dry
     assert "would remove 5 runs older than 30 days: " in dry and "(dry run: nothing deleted)" in dry
     done = engine("cleanup").stdout.splitlines()
-    assert done[-1].startswith("removed 5 runs older than 30 days: ") and done[-1].endswith("freed; 3 kept")
-    assert engine("cleanup").stdout.splitlines()[-1] == "removed 0 runs older than 30 days: 0 B freed; 3 kept"
+    assert done[-1].startswith("removed 5 runs older than 30 days: ") and done[-1].endswith("freed; 4 kept")
+    assert engine("cleanup").stdout.splitlines()[-1] == "removed 0 runs older than 30 days: 0 B freed; 4 kept"
 
 
 def test_a_symlinked_run_directory_is_removed_as_a_link(home: Path, tmp_path: Path) -> None:
@@ -184,7 +185,7 @@ def test_retention_zero_keeps_every_run_and_a_negative_one_is_a_config_error(pla
     config.write_text('{"runs_retention_days": 0}')
     report = cleanup("--config", str(config))
     assert not any(r["removed"] for r in report["runs"]) and report["freed_bytes"] == 0
-    assert len(list(planted.runs.iterdir())) == 9  # eight runs and `active`
+    assert len(list(planted.runs.iterdir())) == 10  # nine runs and `active`
     config.write_text('{"runs_retention_days": -1}')
     done = engine("cleanup", "--config", str(config))
     assert done.returncode == 2 and "key 'runs_retention_days'" in done.stderr

@@ -24,13 +24,12 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from parallel_executor.engine.journal import RUN_ID, _marked_engine, engine_alive, read_status
+from parallel_executor.engine.journal import LIVE_STATES, RUN_ID, _marked_engine, engine_alive, read_status
 from parallel_executor.errors import UserError
 from parallel_executor.system import procs
 from parallel_executor.system.locations import results_root, runs_dir
 from parallel_executor.system.timestamps import epoch, iso
 
-LIVE_STATES = frozenset({"running", "paused", "stopping"})
 DAY = 86400.0
 
 
