@@ -104,6 +104,39 @@ def test_stop_escalates_to_sigkill_after_the_grace(bench: Bench, tmp_path: Path)
     assert end.error == "memory limit 1 MB exceeded"
 
 
+def _state(pid: int, stopped: bool) -> None:
+    deadline = time.monotonic() + 5  # signals are delivered asynchronously
+    while (psutil.Process(pid).status() == psutil.STATUS_STOPPED) != stopped:
+        assert time.monotonic() < deadline, f"the attempt was {'not ' if stopped else ''}stopped"
+        time.sleep(0.01)
+
+
+def test_each_reason_to_suspend_is_lifted_on_its_own_and_a_pause_freezes_the_timeout(bench: Bench) -> None:
+    pid = bench.start("a", [sys.executable, "-c", "import time\nfor _ in range(8): time.sleep(0.05)"], timeout=0.6)
+    assert pid is not None
+    bench.backend.suspend("a", "memory")
+    bench.backend.suspend("a", "pause")
+    bench.backend.suspend("a", "cpu")
+    _state(pid, stopped=True)
+    for why in ("memory", "cpu"):  # the pause still holds it
+        bench.backend.resume("a", why)
+        time.sleep(0.1)
+        _state(pid, stopped=True)
+    bench.loop.call_later(1.0, lambda: bench.backend.resume("a", "pause"))  # paused past its 0.6 s timeout
+    bench.wait("a")
+    end = bench.reports.ends["a"]
+    assert end.stopped is None and end.exit_code == 0  # not a timeout: paused time does not count
+    assert 0.3 < end.busy < 0.9  # nor is it in its duration
+
+
+def test_a_cpu_hold_alone_does_not_freeze_the_timeout(bench: Bench) -> None:
+    pid = bench.start("a", ["sleep", "5"], timeout=0.4)
+    assert pid is not None
+    bench.backend.suspend("a", "cpu")
+    bench.wait("a")
+    assert bench.reports.ends["a"].stopped is Status.TIMEOUT
+
+
 def test_suspend_resume_and_measure(bench: Bench) -> None:
     pid = bench.start("a", ["sleep", "0.5"])
     assert pid is not None

@@ -138,7 +138,8 @@ class Harness:
         estimates = {s.id: s.estimate or 1.0 for s in specs}
         attempts = kwargs.pop("attempts", FakeAttempts())
         if "memory" in kwargs:
-            kwargs["supervision"] = Supervision(kwargs.pop("memory"), self.backend, attempts, self.observer)
+            kwargs["supervision"] = Supervision(kwargs.pop("memory"), self.backend, attempts, self.observer,
+                                                paused=lambda: self.s.paused)
         self.s = Scheduler(tasks, options, estimates, attempts=attempts, backend=self.backend,
                            clock=self.clock, observer=self.observer, **kwargs)
         self.s.begin()
@@ -311,8 +312,13 @@ def test_memory_pressure_suspends_and_resumes_and_a_limit_stops() -> None:
     b = h.s.tasks["b"]
     assert ("suspend memory", "b") in h.backend.calls and b.reason == "suspended: low memory (64 MB available)"
     assert b.status is Status.PAUSED
-    h.advance(0.5)
-    assert ("resume memory", "b") in h.backend.calls
+    assert h.s.pause(True) and not h.s.pause(True)  # `pause` on top of it; a second one changes nothing
+    assert b.reason == "paused; suspended: low memory (64 MB available)"
+    assert h.backend.calls[-2:] == [("suspend pause", "a"), ("suspend pause", "b")]
+    h.advance(0.5)  # memory recovers while paused: the tree stays stopped for the pause
+    assert ("resume memory", "b") in h.backend.calls and (b.status, b.reason) == (Status.PAUSED, "paused")
+    assert h.s.live_state() == "paused" and h.s.pause(False)
+    assert (b.status, b.reason) == (Status.RUNNING, "") and h.backend.calls[-1] == ("resume pause", "b")
     h.advance(0.5)
     assert ("stop failed", "a") in h.backend.calls and h.s.tasks["a"].peak_rss == 100 << 20
 

@@ -21,6 +21,22 @@ class Clock(Protocol):
     def call_later(self, delay: float, action: Callable[[], None]) -> None: ...
 
 
+class Timers:
+    """Timers on a clock, counted: with none armed, nothing running and nothing ready, a run has stalled."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock, self.armed = clock, 0
+
+    def later(self, delay: float, action: Callable[[], None]) -> None:
+        self.armed += 1
+
+        def fire() -> None:
+            self.armed -= 1
+            action()
+
+        self.clock.call_later(delay, fire)
+
+
 class Observer(Protocol):
     def event(self, kind: str, **fields: Any) -> None:
         """A journal line that is not a task's change of state (a signal, a stop)."""

@@ -3,7 +3,7 @@ figures a resource watch measures. The scheduler keeps them; documents and views
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -97,6 +97,18 @@ class TaskRun:
     @property
     def tokens(self) -> dict[str, int]:
         return {"input_tokens": self.tokens_in, "output_tokens": self.tokens_out}
+
+
+def final_state(tasks: Iterable[TaskRun], signal: str | None, unsettled: int) -> str:
+    """How a run ended (§8): cancelled by a signal, or by its tasks' statuses."""
+    if signal is not None:
+        return "cancelled"
+    statuses = [t.status for t in tasks if t.status is not Status.NOT_NEEDED]
+    if all(s is Status.SUCCESS for s in statuses):
+        return "success"
+    if unsettled:
+        return "running"
+    return "partial" if Status.SUCCESS in statuses else "failed"
 
 
 @dataclass

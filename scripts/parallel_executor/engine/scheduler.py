@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from parallel_executor.engine.admission import Admission, NeverAdmitted, WaveBarrier
 from parallel_executor.engine.agentgate import AgentGate
 from parallel_executor.engine.backends import AttemptEnd, Backend, StartFailed
-from parallel_executor.engine.ports import Attempts, Clock, Observer
-from parallel_executor.engine.records import RunOptions, TaskRun
+from parallel_executor.engine.ports import Attempts, Clock, Observer, Timers
+from parallel_executor.engine.records import RunOptions, TaskRun, final_state
 from parallel_executor.engine.supervision import Supervision
 from parallel_executor.plan.analyzer import Graph, ReadyKey, ready_key, remaining_paths
 from parallel_executor.plan.model import Priority, Status
@@ -51,12 +51,11 @@ class Scheduler:
         self.ready: list[tuple[ReadyKey, str]] = []
         self.running: dict[str, TaskRun] = {}  # in the order they started
         self.unsettled = len(tasks)
-        self.stopping = False
-        self.paused = False
+        self.stopping = self.paused = False
         self.signal: str | None = None  # the name of the signal that stopped the run
         self.started = clock.time()
         self.ended: float | None = None
-        self._timers = 0  # armed and not fired yet: without them, running or ready tasks, a run would stall
+        self.timers = Timers(clock)
         self._ticking = self._recheck_armed = False
         for tid, doc in (reused or {}).items():
             self._restore(self.tasks[tid], doc)
@@ -72,7 +71,7 @@ class Scheduler:
         """Start every ready task that may start now (called once per loop turn)."""
         if not (self.stopping or self.paused):
             self._start_ready()
-        if self.unsettled and not (self.running or self.ready or self._timers):
+        if self.unsettled and not (self.running or self.ready or self.timers.armed):
             raise AssertionError(f"scheduler stalled with {self.unsettled} tasks unsettled")
 
     def finish(self) -> None:
@@ -107,7 +106,7 @@ class Scheduler:
             heapq.heappush(self.ready, item)
         if held and not self._recheck_armed:  # a condition outside this run (another engine) may change
             self._recheck_armed = True
-            self._later(RECHECK_INTERVAL, lambda: setattr(self, "_recheck_armed", False))
+            self.timers.later(RECHECK_INTERVAL, lambda: setattr(self, "_recheck_armed", False))
 
     def _ordinary_running(self) -> int:
         return sum(t.spec.priority is not Priority.CRITICAL for t in self.running.values())
@@ -131,7 +130,7 @@ class Scheduler:
         self.running[task.spec.id] = task
         if self.supervision and not self._ticking:
             self._ticking = True
-            self._later(self.supervision.interval, self._tick)
+            self.timers.later(self.supervision.interval, self._tick)
         task.status, task.pid, task.reason = Status.RUNNING, pid, ""
         for admission in self.admissions:
             admission.started(task.spec)
@@ -143,16 +142,7 @@ class Scheduler:
         self.supervision.tick(self.running)
         self._ticking = bool(self.running)
         if self._ticking:
-            self._later(self.supervision.interval, self._tick)
-
-    def _later(self, delay: float, action: Callable[[], None]) -> None:
-        self._timers += 1
-
-        def fire() -> None:
-            self._timers -= 1
-            action()
-
-        self.clock.call_later(delay, fire)
+            self.timers.later(self.supervision.interval, self._tick)
 
     # ---- ending ---------------------------------------------------------------------------
 
@@ -202,7 +192,7 @@ class Scheduler:
             if task.status is Status.PENDING and not self.stopping:
                 self._make_ready(task)
 
-        self._later(delay, again)
+        self.timers.later(delay, again)
 
     def _settle(self, task: TaskRun, status: Status) -> None:
         task.status = status
@@ -306,11 +296,4 @@ class Scheduler:
         return "stopping" if self.stopping else "paused" if self.paused else "running"
 
     def final_state(self) -> str:
-        if self.signal is not None:
-            return "cancelled"
-        statuses = [t.status for t in self.tasks.values() if t.status is not Status.NOT_NEEDED]
-        if all(s is Status.SUCCESS for s in statuses):
-            return "success"
-        if self.unsettled:
-            return "running"
-        return "partial" if Status.SUCCESS in statuses else "failed"
+        return final_state(self.tasks.values(), self.signal, self.unsettled)
