@@ -40,9 +40,11 @@ test: $(STAMP) browser
 	$(PY) -m pytest -q
 
 # The timeline tests open its HTML page in a real headless Chromium (Debian's `chromium` package).
+# The package index is refreshed only when the install cannot find the package without it.
+APT_CHROMIUM := apt-get install -y -qq --no-install-recommends chromium >/dev/null
 browser:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
-		apt-get install -y -qq --no-install-recommends chromium; } || \
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		{ $(APT_CHROMIUM) || { apt-get update -qq && $(APT_CHROMIUM); }; }; } || \
 		{ echo "make: chromium is missing; install it as root: apt-get install -y --no-install-recommends chromium" >&2; \
 		  exit 1; }
 

@@ -199,17 +199,27 @@ def registry_command(action: str, name: str | None, as_json: bool) -> int:
 
 
 @cli.command()
-@click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {name, type, decision, reason}.")
+@click.option("--dry-run", is_flag=True, help="Only say what would be deleted, and how much it would free.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {resources: [{name, type, decision, reason}], runs: [{run_id, ended, bytes, due, removed, "
+                   "results_dir, results_removed, reason}], freed_bytes, dry_run}.")
 @CONFIG
 def cleanup(dry_run: bool, as_json: bool, config_path: Path | None) -> int:
-    """Delete temporary skills and agents by policy (config temp_resources).
+    """Delete temporary skills and agents by policy, and runs past retention.
 
     \b
-    First rule that applies: used 3+ times -> keep; used in the last 7 days -> keep;
-    marked useful -> keep; unused 30+ days -> delete; used once and unused 7+ days -> delete;
+    Skills and agents (config temp_resources), first rule that applies:
+    used 3+ times -> keep; used in the last 7 days -> keep; marked useful -> keep;
+    unused 30+ days -> delete; used once and unused 7+ days -> delete;
     redundant with a hand-made skill/agent of the same description -> delete; else keep.
     Never deletes what a running run uses, nor a file changed by hand.
+
+    \b
+    Runs (config runs_retention_days, default 30; 0 keeps every run): the state
+    (memory/temp/runs/RUN_ID) and results (memory/temp/parallel-results/RUN_ID) of runs
+    that ended more than that many days ago. A running or paused run is never removed;
+    a results folder chosen with --results-dir is kept; links are removed, never followed.
+    Logs and the stats dashboard stay. Reports each run's size and the total freed.
     """
     return _call("cleanup", dry_run=dry_run, as_json=as_json, config_path=config_path)
 

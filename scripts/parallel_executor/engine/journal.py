@@ -148,7 +148,7 @@ def recover_dead_runs() -> list[str]:
         if not marker.is_file() or marker.is_symlink():
             set_aside(marker, "not a run marker")  # e.g. a directory: it would stop every later run
             continue
-        engine = _marked_engine(marker)
+        engine = marked_engine(marker)
         if (engine is not None and procs.alive(*engine)) or not marker.exists():
             continue  # alive, or it ended meanwhile
         try:
@@ -168,7 +168,7 @@ def recover_dead_runs() -> list[str]:
     return recovered
 
 
-def _marked_engine(marker: Path) -> tuple[int, float] | None:
+def marked_engine(marker: Path) -> tuple[int, float] | None:
     """The pid and start time a marker names; None when it names none (or is gone meanwhile)."""
     try:
         pid_text, started_text = marker.read_text().split()

@@ -53,7 +53,8 @@ def block(task: TaskRun, last: int | None) -> str:
         err = err[-last:]
         out = out[-(last - len(err)):] if len(err) < last else []
     shown = len(out) + len(err)
-    what = "no output" if not shown else f"last {shown} lines of its output" if last is not None else "its output"
+    what = "no output" if not shown else "its output" if last is None else \
+        f"last {shown} lines of its output" if shown > 1 else "its last line of output"
     head = f"── {task.spec.id} ({task.status.value}{', ' + task.error_line if task.error_line else ''}): " \
            f"{what} " + "─" * 8
     body = [*out, *(["── stderr:"] if err and out else []), *err]

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from parallel_executor.engine.journal import LIVE_STATES, RUN_ID, _marked_engine, engine_alive, read_status
+from parallel_executor.engine.journal import LIVE_STATES, RUN_ID, engine_alive, marked_engine, read_status
 from parallel_executor.errors import UserError
 from parallel_executor.system import procs
 from parallel_executor.system.locations import results_root, runs_dir
@@ -132,7 +132,7 @@ def _ended(run_id: str) -> _Judged:
 
 
 def _marker_alive(run_id: str) -> bool:
-    engine = _marked_engine(runs_dir() / "active" / run_id)
+    engine = marked_engine(runs_dir() / "active" / run_id)
     return engine is not None and procs.alive(*engine)
 
 
