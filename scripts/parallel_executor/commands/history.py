@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from parallel_executor.engine.journal import engine_alive, read_status, run_ids
+from parallel_executor.engine.journal import LIVE_STATES, engine_alive, read_status, run_ids
 from parallel_executor.engine.resume import sessions
 from parallel_executor.errors import EXIT_OK, UserError
 from parallel_executor.system.timestamps import epoch
@@ -86,8 +86,8 @@ def tail(path: str, limit: int) -> str:
 def summary(doc: dict[str, Any]) -> dict[str, Any]:
     totals = doc.get("totals") or {}
     state = doc["state"]
-    if state == "running" and not engine_alive(doc):
-        state = "running (engine gone)"
+    if state in LIVE_STATES and not engine_alive(doc):
+        state = f"{state} (engine gone)"
     this = doc.get("resumed") or doc.get("started")  # this session's start: a resumed run keeps its first
     wall = totals.get("wall_time")
     if wall is None and this:

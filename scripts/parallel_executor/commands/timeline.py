@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from parallel_executor.engine.journal import engine_alive, latest_run, read_events, read_status
+from parallel_executor.engine.journal import LIVE_STATES, engine_alive, latest_run, read_events, read_status
 from parallel_executor.errors import EXIT_OK, UserError
 from parallel_executor.results import timeline
 from parallel_executor.results.runlog import log_path
@@ -44,7 +44,7 @@ def load(run_id: str) -> timeline.Timeline:
     doc = read_status(run_id)
     results = Path(doc.get("results_dir") or results_root() / run_id)
     details = {str(t["id"]): detail(results / f"{t['id']}.json") for t in doc["tasks"]}
-    until = time.time() if doc.get("state") == "running" and engine_alive(doc) else None
+    until = time.time() if doc.get("state") in LIVE_STATES and engine_alive(doc) else None
     tl = timeline.build(doc, read_events(runs_dir() / run_id), details, until)
     tl.serial_time = logged_serial_time(run_id)
     return tl
