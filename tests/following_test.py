@@ -141,8 +141,7 @@ def test_pause_holds_tasks_past_their_sleep_and_timeout_then_unpause_finishes(
     assert running_status(home)["tasks"][2]["status"] == "waiting"  # type: ignore[index]
     again = engine("unpause", run_id, timeout=20)
     assert again.returncode == 0, again.stderr
-    if psutil.pid_exists(long["pid"]):
-        wait_for(lambda: not psutil.pid_exists(long["pid"]) or not _stopped(long["pid"]), timeout=5)
+    wait_for(lambda: not _stopped(long["pid"]), timeout=5)  # it has a second of its own work left: seen going
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     result = {t["id"]: t["status"] for t in json.loads(next(home.glob("memory/temp/runs/*/status.json")).read_text())
