@@ -225,6 +225,23 @@ def cleanup(dry_run: bool, as_json: bool, config_path: Path | None) -> int:
 
 
 @cli.command()
+@click.argument("action", type=click.Choice(["list", "clean"]))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--dry-run", is_flag=True, help="clean: only say what would be removed.")
+@CONFIG
+def worktrees(action: str, as_json: bool, dry_run: bool, config_path: Path | None) -> int:
+    """The git worktrees of tasks with "isolation": "worktree": list them, or clean those done with.
+
+    \b
+    list   each kept worktree and branch: its run, task or epic, state, and whether it holds
+           work that is not merged (uncommitted changes, or commits its target branch lacks)
+    clean  remove the worktrees and branches of finished runs that hold nothing unmerged;
+           one that holds unmerged work is never removed (finish it by hand, see `list`)
+    """
+    return _call("worktrees", action=action, as_json=as_json, dry_run=dry_run, config_path=config_path)
+
+
+@cli.command()
 @click.argument("action", type=click.Choice(["install", "remove", "status"]))
 def cron(action: str) -> int:
     """Install, remove or show the daily crontab line that runs the cleanup (idempotent)."""
