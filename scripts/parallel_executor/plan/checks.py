@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
 from parallel_executor.plan import schemas
@@ -58,3 +59,13 @@ def option_problems(overrides: Mapping[str, Any]) -> list[str]:
             problems += [f"option --{key}: {schemas.describe(e)}"
                          for e in schemas.validator("tasks", "defaults").iter_errors({key: value})]
     return problems
+
+
+def copy_problems(copy: Any, where: str) -> list[tuple[str, str]]:
+    """Entries of a worktree's `copy` list that would reach outside the repository: absolute or with a '..'."""
+    if not isinstance(copy, list):
+        return []
+    return [(f"{where}.{i}", f"{schemas.short_repr(entry)} must be relative to the repository's root, "
+                             "without a leading '/' or a '..' part")
+            for i, entry in enumerate(copy)
+            if isinstance(entry, str) and (entry.startswith("/") or ".." in PurePosixPath(entry).parts)]

@@ -11,6 +11,7 @@ from typing import Any
 
 from parallel_executor.errors import UserError
 from parallel_executor.plan import checks, schemas
+from parallel_executor.plan.model import WorktreePrep
 from parallel_executor.system import jsonfile
 from parallel_executor.system.locations import SHIPPED_CONFIG_DIR, installed_config
 
@@ -105,6 +106,9 @@ class Config:
     temp_resources: dict[str, float]
     runs_retention_days: float  # 0: runs are kept forever
     refresh_interval: float
+    worktrees_root: Path  # where worktrees are made (§3): absolute, never under a folder named .claude
+    worktree_prep: WorktreePrep  # setup and copy for each new worktree, unless the task file says otherwise
+    worktree_merge: str  # merge, squash or none: for a worktree task that sets no `merge`
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +134,9 @@ def _read(path: Path) -> dict[str, Any]:
         problems = [(".".join(map(str, e.absolute_path)) or "(top)", schemas.describe(e)) for e in errors]
         problems = problems or [("(top)", "does not match the config schema (config/schemas/config.schema.json)")]
     problems += checks.text_problems(data)  # a config is small: always walked
+    worktrees = data.get("worktrees") if isinstance(data, dict) else None
+    if isinstance(worktrees, dict):
+        problems += checks.copy_problems(worktrees.get("copy"), "worktrees.copy")
     if problems:
         raise UserError([f"config {path}: key {schemas.short_repr(key)}: {why}" for key, why in problems])
     assert isinstance(data, dict)
@@ -145,7 +152,9 @@ def load_config(path: Path | None = None) -> Config:
         layer = _read(file)
         raw = _merge(raw, layer)
         source.update(dict.fromkeys(layer, file))
-    config = _build(raw)
+        if "root" in layer.get("worktrees", {}):
+            source["worktrees.root"] = file
+    config = _build(raw, worktrees_root(raw["worktrees"]["root"], source.get("worktrees.root", DEFAULT_CONFIG)))
     _check_memory(config, raw, source)
     return config
 
@@ -165,6 +174,33 @@ def _check_memory(config: Config, raw: dict[str, Any], source: dict[str, Path]) 
         "no task could ever start")
 
 
+def worktrees_root(value: str | None, file: Path) -> Path:
+    """The config's `worktrees.root` (None: the XDG state dir's), checked: Claude Code refuses to edit
+    any path with a `.claude` part, even with acceptEdits (§3), so an agent could do nothing there."""
+    if value is None:
+        state = os.environ.get("XDG_STATE_HOME", "")
+        # the XDG spec ignores a relative value
+        root = Path(state if os.path.isabs(state) else Path.home() / ".local" / "state") / "parallel-executor" \
+            / "worktrees"
+        shown = f"null (the default, {root})"
+    else:
+        root = Path(os.path.expanduser(value))
+        shown = schemas.short_repr(value, 80)
+        if not root.is_absolute():  # it would depend on the directory the engine happens to start in
+            raise UserError(f"config {file}: key 'worktrees.root': {shown} must be an absolute path or start with ~")
+    root = Path(os.path.normpath(root))
+    if ".claude" in root.parts or ".claude" in root.resolve().parts:
+        raise UserError(f"config {file}: key 'worktrees.root': {shown} is inside a folder named '.claude', where "
+                        "Claude Code refuses to edit any file (even with acceptEdits): choose a root outside it")
+    return root
+
+
+def worktree_prep(raw: Mapping[str, Any]) -> WorktreePrep:
+    """A `worktrees` config entry or a task file's `defaults.worktree`, as validated by its schema."""
+    return WorktreePrep(setup=tuple(c if isinstance(c, str) else tuple(c) for c in raw.get("setup", ())),
+                        copy=tuple(raw.get("copy", ())))
+
+
 def total_memory() -> int:
     """Bytes of physical memory (what psutil.virtual_memory().total says, without importing it)."""
     try:
@@ -175,7 +211,7 @@ def total_memory() -> int:
         return int(psutil.virtual_memory().total)
 
 
-def _build(raw: dict[str, Any]) -> Config:
+def _build(raw: dict[str, Any], root: Path) -> Config:
     limit = raw["memory_limit_per_agent"]
     return Config(
         max_concurrent=int(raw["max_concurrent"]),  # the schema's integers may be written 2.0
@@ -204,4 +240,7 @@ def _build(raw: dict[str, Any]) -> Config:
         temp_resources=dict(raw["temp_resources"]),
         runs_retention_days=float(raw["runs_retention_days"]),
         refresh_interval=float(raw["monitoring"]["refresh_interval"]),
+        worktrees_root=root,
+        worktree_prep=worktree_prep(raw["worktrees"]),
+        worktree_merge=raw["worktrees"]["merge"],
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from pathlib import Path
 
@@ -76,6 +76,8 @@ class TaskSpec:
     budget_usd: float | None = None
     fail_on_denials: bool = False
     trigger: str = "all_success"  # once its blockedBy tasks settled: all_success, all_done or one_failed
+    base: str | None = None  # the branch, tag or commit its worktree starts from; None: the current HEAD
+    merge: str | None = None  # merge, squash or none; None: the config's worktrees.merge
 
     @property
     def agent(self) -> str | None:
@@ -84,10 +86,19 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class WorktreePrep:
+    """What each new worktree gets before its first task (§4 `defaults.worktree`, §3.1 `worktrees`)."""
+
+    setup: tuple[tuple[str, ...] | str, ...] = ()  # run at the worktree's root: argv, or a /bin/sh -c string
+    copy: tuple[str, ...] = ()  # files or globs relative to the repository's root
+
+
+@dataclass(frozen=True)
 class TaskFile:
     path: Path
     tasks: tuple[TaskSpec, ...]
     warnings: tuple[str, ...] = ()  # what will not be passed to an agent as asked (validate and run print them)
+    worktree: WorktreePrep = field(default_factory=WorktreePrep)  # the file's defaults.worktree, else the config's
 
     def by_id(self) -> dict[str, TaskSpec]:
         return {t.id: t for t in self.tasks}

@@ -8,9 +8,9 @@ from typing import Any
 
 from parallel_executor.errors import UserError
 from parallel_executor.plan import advice, checks, controls, schemas
-from parallel_executor.plan.config import Config
-from parallel_executor.plan.graph import graph_problems, phase_problems
-from parallel_executor.plan.model import Priority, TaskFile, TaskSpec
+from parallel_executor.plan.config import Config, worktree_prep
+from parallel_executor.plan.graph import epic_problems, graph_problems, phase_problems
+from parallel_executor.plan.model import Priority, TaskFile, TaskSpec, WorktreePrep
 from parallel_executor.system import jsonfile
 
 
@@ -68,20 +68,26 @@ def load_task_file(
         problems.append("does not match the task file schema (config/schemas/tasks.schema.json)")
 
     problems += _cannot_run(valid, defaults, jsonfile.may_hold_bad_text(text))
+    prep = defaults.pop("worktree", {})  # not a task field: what each new worktree gets
     # A task's own field wins, then the command line, then the file's defaults, then the config.
     fallback = {"timeout": config.task_timeout, "retries": config.retries, "runner": "claude",
                 "priority": "normal", **defaults, **(overrides or {})}
     merged = [{**fallback, **t} for t in valid]
     deps = {t["id"]: t.get("blockedBy", []) for t in merged}
-    problems += graph_problems(deps, also_known=_ids(items))
+    cycles = graph_problems(deps, also_known=_ids(items))
+    problems += cycles
     problems += _config_problems(merged, config)
     problems += controls.placeholder_problems(merged)
+    epics = {t["id"]: t["epic"] for t in merged if t.get("isolation") == "worktree" and "epic" in t}
+    problems += _epic_conflicts(merged, epics, config.worktree_merge)
     if not problems and any("phase" in t for t in merged):
         order = {p.name: i for i, p in enumerate(config.phases)}
         problems += phase_problems(deps, {t["id"]: t.get("phase") for t in merged}, order)
+    if not cycles and epics:
+        problems += epic_problems(deps, epics)
     if problems or options:
         raise UserError([*options, *(f"{path}: {p}" for p in problems)])
-    warnings = controls.apply_agent_defaults(merged, config)
+    warnings = controls.apply_agent_defaults(merged, config) + _unused_worktree_fields(valid, merged, defaults)
     resolved: dict[str, Path] = {}  # resolving costs syscalls; tasks mostly share a cwd
     for t in merged:
         cwd = t.get("cwd", ".")
@@ -91,7 +97,10 @@ def load_task_file(
     programs = {name: runner.command[0] for name, runner in config.runners.items()}
     warnings += advice.task_warnings(merged, config.merge_strategies, programs)
     tasks = tuple(_build(i, t) for i, t in enumerate(merged))
-    return TaskFile(path=path.resolve(), tasks=tasks, warnings=tuple(warnings))
+    given = worktree_prep(prep)  # each key the file gives replaces the config's as a whole
+    worktree = WorktreePrep(setup=given.setup if "setup" in prep else config.worktree_prep.setup,
+                            copy=given.copy if "copy" in prep else config.worktree_prep.copy)
+    return TaskFile(path=path.resolve(), tasks=tasks, warnings=tuple(warnings), worktree=worktree)
 
 
 def _name(item: Any, number: int) -> str:
@@ -124,6 +133,10 @@ def _cannot_run(tasks: list[dict[str, Any]], defaults: dict[str, Any], suspect_t
     """What passes the schema but could not run: reserved ids, impossible env names, and (only when
     the file has a \\u escape that could make one) NUL characters and lone surrogates."""
     problems = [f"defaults{_field(f)}: {why}" for f, why in checks.env_problems(defaults.get("env"))]
+    prep = defaults.get("worktree")
+    if isinstance(prep, dict):
+        copy = prep.get("copy")
+        problems += [f"defaults{_field(f)}: {why}" for f, why in checks.copy_problems(copy, "worktree.copy")]
     if suspect_text:
         problems += [f"defaults{_field(f)}: {why}" for f, why in checks.text_problems(defaults)]
     for t in tasks:
@@ -153,6 +166,46 @@ def _config_problems(tasks: list[dict[str, Any]], config: Config) -> list[str]:
             known = ", ".join(p.name for p in config.phases)
             problems.append(f"task '{t['id']}', field 'phase': unknown phase {t['phase']!r} (known: {known})")
     return problems
+
+
+def _epic_conflicts(tasks: list[dict[str, Any]], epics: Mapping[str, str], default_merge: str) -> list[str]:
+    """The tasks of an epic share one branch: one `base` to start it from, one way to `merge` it back."""
+    problems = []
+    first: dict[str, dict[str, Any]] = {}
+    reported: set[tuple[str, str]] = set()
+    for t in tasks:
+        if t["id"] not in epics:
+            continue
+        epic = epics[t["id"]]
+        lead = first.setdefault(epic, t)
+        for key, default in (("base", None), ("merge", default_merge)):
+            mine, theirs = t.get(key, default), lead.get(key, default)
+            if mine != theirs and (epic, key) not in reported:
+                reported.add((epic, key))
+                shown = [repr(v) if v is not None else "the current HEAD" for v in (theirs, mine)]
+                problems.append(f"epic '{epic}': tasks '{lead['id']}' and '{t['id']}' have a different '{key}' "
+                                f"({shown[0]} and {shown[1]}); the tasks of an epic share one branch")
+    return problems
+
+
+def _unused_worktree_fields(tasks: list[dict[str, Any]], merged: list[dict[str, Any]],
+                            defaults: Mapping[str, Any]) -> list[str]:
+    """`epic`, `base` and `merge` only mean something to a task with isolation 'worktree': said, not refused."""
+    unused: dict[str, list[str]] = {}
+    for own, t in zip(tasks, merged, strict=True):
+        if t.get("isolation") != "worktree":
+            for key in ("epic", "base", "merge"):
+                if key in own:
+                    unused.setdefault(key, []).append(own["id"])
+    lines = []
+    for key, ids in unused.items():
+        shown = ", ".join(map(repr, ids[:3])) + (", ..." if len(ids) > 3 else "")
+        lines.append(f"task{'s' * (len(ids) > 1)} {shown}, field '{key}': has no effect without "
+                     f"\"isolation\": \"worktree\"{f' ({len(ids):,} tasks)' if len(ids) > 1 else ''}")
+    if not any(t.get("isolation") == "worktree" for t in merged):
+        lines += [f"defaults, field '{key}': has no effect, since no task has \"isolation\": \"worktree\""
+                  for key in ("epic", "base", "merge") if key in defaults]
+    return lines
 
 
 def _build(index: int, t: dict[str, Any]) -> TaskSpec:
@@ -193,6 +246,8 @@ def _build(index: int, t: dict[str, Any]) -> TaskSpec:
         budget_usd=t.get("budget_usd"),
         fail_on_denials=bool(t.get("fail_on_denials")),
         trigger=t.get("trigger", "all_success"),
+        base=t.get("base"),
+        merge=t.get("merge"),
     )
 
 
