@@ -8,6 +8,7 @@ from graphlib import TopologicalSorter
 from typing import TypeVar
 
 Node = TypeVar("Node", bound=Hashable)
+SHOWN_STEPS = 8
 
 
 def graph_problems(deps: Mapping[str, Sequence[str]], also_known: Collection[str] = ()) -> list[str]:
@@ -127,11 +128,14 @@ def _back_to(epic: str, node: str, came_from: Mapping[str, str], epic_of: Mappin
 def _show_path(epic: str, backwards: list[str], jumped: set[str], epic_of: Mapping[str, str]) -> str:
     """a -> x -> b; `c .. d` where the path goes through the merge of c's and d's epic."""
     path = backwards[::-1]
-    shown = path[0] + "".join((" .. " if task in jumped else " -> ") + task for task in path[1:])
+    steps = [(" .. " if task in jumped else " -> ") + task for task in path[1:]]
+    if len(steps) > SHOWN_STEPS:  # one readable line, whatever the length of the path
+        steps[SHOWN_STEPS // 2:-SHOWN_STEPS // 2] = [f" -> ... ({len(steps) - SHOWN_STEPS:,} more)"]
+    shown = path[0] + "".join(steps)
     line = f"epic '{epic}': {shown} leaves the epic and comes back; it cannot merge in order"
-    through = [f"{a} .. {b}: epic '{epic_of[b]}'" for a, b in itertools.pairwise(path) if b in jumped]
+    through = [f"{a} .. {b} in epic '{epic_of[b]}'" for a, b in itertools.pairwise(path) if b in jumped]
     if through:
-        line += f" ({'; '.join(through)}, whose merge waits for all its tasks)"
+        line += f" ({', '.join(through)}: an epic merges only once all its tasks are done)"
     return line
 
 
