@@ -60,6 +60,11 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
         run_id, results_dir, reused = resumed.run_id, resumed.results_dir, resumed.reused
         for tid, why in resumed.rerun.items() if not (quiet or as_json) else ():
             click.echo(f"parallel-executor: {tid} runs again: {why}", err=True)
+    trees = None
+    if any(t.isolation == "worktree" for t in taskfile.tasks):  # refused here when it cannot work (§11)
+        from parallel_executor.engine.worktree_plan import plan_trees
+
+        taskfile, trees = plan_trees(taskfile, config, run_id)
     if dry_run:
         click.echo(plan(taskfile, config, slots, schedule))
         return EXIT_OK
@@ -85,7 +90,7 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
         listeners.append(OutputPrinter(output, _output_sink(output, monitor, as_json)))
     executor = Run(taskfile, config, state, options, estimates(taskfile.tasks, history), fan_out(listeners),
                    reused, backend, config.budget_usd if budget is None else budget, resumed,
-                   monitor.notice if monitor else _say, without_estimate(taskfile.tasks, history))
+                   monitor.notice if monitor else _say, without_estimate(taskfile.tasks, history), trees)
     try:
         if monitor:
             from parallel_executor.results.monitor import snapshot_of_run

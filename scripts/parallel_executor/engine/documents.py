@@ -81,6 +81,7 @@ class StatusRows:
             "paths": list(t.spec.paths), "pid": t.pid, "reason": reason,
             **({"latest": t.live} if t.live and t.status is Status.RUNNING else {}),
             **({"throttled": "cpu"} if t.throttled else {}),
+            **({"branch": t.branch} if t.branch else {}),
         }
 
 
@@ -103,6 +104,7 @@ def result_doc(task: TaskRun) -> dict[str, Any]:
         "num_turns": outcome.turns if outcome else None,
         "session_id": outcome.session_id if outcome else None,
         "artifacts": list(spec.artifacts),
+        "branch": task.branch,  # its worktree's (§11): a dependent finds a kept branch here
         "peak_rss_bytes": task.peak_rss,
         "cpu_seconds": round(task.cpu_seconds, 3) if task.cpu_seconds is not None else None,
     }

@@ -156,6 +156,7 @@ def recover_dead_runs() -> list[str]:
         except UserError:
             status = {}
         procs.sweep(marker.name)
+        _remove_half_made(status.get("worktrees"))
         if status.get("state") in LIVE_STATES:
             status["state"] = "cancelled"
             status["reason"] = "the engine died; its tasks were ended by a later run"
@@ -166,6 +167,19 @@ def recover_dead_runs() -> list[str]:
             marker.unlink(missing_ok=True)
         recovered.append(marker.name)
     return recovered
+
+
+def _remove_half_made(worktrees: Any) -> None:
+    """A dead engine's worktrees that were being made (§11): nothing of value is in them yet."""
+    for tree in worktrees if isinstance(worktrees, list) else ():
+        if isinstance(tree, dict) and tree.get("state") == "preparing" and all(
+                isinstance(tree.get(k), str) for k in ("repo", "path", "branch")):
+            from parallel_executor.system import git  # only where a run had worktrees
+
+            with contextlib.suppress(git.GitError, OSError):
+                git.remove_worktree(Path(tree["repo"]), Path(tree["path"]))
+                git.delete_branch(Path(tree["repo"]), tree["branch"])
+            tree["state"] = "removed"
 
 
 def marked_engine(marker: Path) -> tuple[int, float] | None:

@@ -76,6 +76,10 @@ class Loop:
             self._dispatch()
             self._fire_timers()
 
+    def run_pending(self) -> None:
+        """Run what other threads handed over with call_soon_threadsafe (the loop has stopped turning)."""
+        self._dispatch()
+
     def close(self) -> None:
         if self._on_signal is not None:
             for sig, handler in self._old_handlers.items():

@@ -63,6 +63,7 @@ class TaskRun:
     live: str | None = None  # a running agent's latest message
     throttled: bool = False  # held to its CPU share
     memory_hold: str = ""  # why its tree is suspended for low memory, while it is
+    branch: str | None = None  # the git branch of its worktree (§11)
 
     def show_hold(self, paused: bool) -> None:
         """A running task's status and reason (§8) under a pause of the run and a memory suspension."""

@@ -11,7 +11,7 @@ import gc
 import os
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parallel_executor.engine.admission import Admission, policy_checks
 from parallel_executor.engine.agentgate import AgentGate, SharedLevels
@@ -36,6 +36,10 @@ from parallel_executor.system.timestamps import iso
 STATUS_INTERVAL = 0.1  # status.json is rewritten at most ~10 times a second...
 STATUS_SHARE = 0.1  # ...and, for a huge run, takes at most ~10% of the engine's time
 
+if TYPE_CHECKING:
+    from parallel_executor.engine.worktree_plan import Tree
+    from parallel_executor.engine.worktrees import Worktrees
+
 Listener = Callable[[str, TaskRun], None]
 Notice = Callable[[str], None]  # a line for the person watching: "stopping: ...", "paused: ..."
 
@@ -45,7 +49,8 @@ class Run:
                  estimates: Mapping[str, float], listener: Listener,
                  reused: Mapping[str, dict[str, Any]] | None = None, backend: str = "local",
                  budget: float | None = None, resumed: Resume | None = None,
-                 notice: Notice = lambda line: None, guessed: Collection[str] = ()) -> None:
+                 notice: Notice = lambda line: None, guessed: Collection[str] = (),
+                 trees: Mapping[str, Tree] | None = None) -> None:
         self.taskfile, self.state, self.options, self.listener = taskfile, state, options, listener
         self.estimates, self.guessed = estimates, frozenset(guessed)  # guessed: no past duration
         self.notice = notice
@@ -63,8 +68,16 @@ class Run:
             if commands is not None or self.has_agents else None
         admissions: list[Admission] = [*policy_checks(specs, config), self.memory]
         admissions += [self.agents] if self.agents else []
-        admissions += [self.path_locks] if self.path_locks else []  # last: admitting a task takes its locks
         self.loop = Loop()
+        self.worktrees: Worktrees | None = None
+        if trees:
+            from parallel_executor.engine.worktrees import Worktrees  # git and threads: only runs that use them
+
+            self.worktrees = Worktrees(trees, {t.spec.id: t for t in tasks}, taskfile.worktree, state.run_id,
+                                       state.results_dir, self.loop.call_soon_threadsafe, state.event,
+                                       self._tree_changed)
+            admissions.append(self.worktrees)
+        admissions += [self.path_locks] if self.path_locks else []  # last: admitting a task takes its locks
         self.backend = make_backend(backend, self.loop, options, self)
         attempts = Attempts(config.runners, state.run_id, os.environ, {t.spec.id: t.files for t in tasks},
                             state.fresh)
@@ -146,6 +159,7 @@ class Run:
             "slots": self.options.slots,
             **({"agents": agents} if (agents := self.agents_doc()) else {}),
             **({"totals": self.totals()} if ended else {}),
+            **({"worktrees": self.worktrees.docs()} if self.worktrees else {}),
             "tasks": self.rows.current(),
         }
 
@@ -168,8 +182,11 @@ class Run:
             self.loop.catch_signals(self._signalled)
             self._dirty()
             self.scheduler.begin()
-            self.loop.run_until(lambda: self.scheduler.done, self.scheduler.pump)
+            self.loop.run_until(lambda: self.scheduler.done and not (self.worktrees and self.worktrees.busy),
+                                self.scheduler.pump)  # a merge in flight ends before the run does
         finally:
+            if self.worktrees:
+                self.worktrees.close(self.loop.run_pending)
             self.supervision.close()  # no tree is left stopped by a CPU share
             self.backend.close()  # only a bug leaves anything running here
             if self.path_locks:
@@ -191,6 +208,8 @@ class Run:
                             if self.scheduler.paused else "unpaused: carrying on")
             return
         first = self.scheduler.signal is None
+        if self.worktrees:
+            self.worktrees.stop()
         self.scheduler.interrupt(name)
         ending = _tasks(len(self.running))
         if first:
@@ -231,6 +250,16 @@ class Run:
         # Written here, not by a helper thread: on the loop it costs less than handing the GIL back
         # and forth, and a dependent can rely on the file being there when it starts.
         write_json_atomic(task.files.result, result_doc(task))
+
+    def _tree_changed(self, tree: Tree) -> None:
+        """A worktree was made, merged or not: on a conflict its tasks, which had succeeded, fail (§11)."""
+        self._dirty()
+        for tid in tree.tasks if tree.state == "conflict" else ():
+            task = self.tasks[tid]
+            if task.status is Status.SUCCESS:
+                task.status, task.error, task.error_class = Status.FAILED, tree.error, "permanent"
+                self.settled(task)
+                self.changed("failed", task)
 
     def _dirty(self) -> None:
         if not self._flush_armed:

@@ -62,7 +62,7 @@ class Snapshot(NamedTuple):
 
 def snapshot_of_run(ex: Run) -> Snapshot:
     now, tasks, paused = time.time(), list(ex.tasks.values()), ex.scheduler.paused
-    rows = [Row(t.spec.id, t.status.value, _who(t.spec.runner, t.spec.subagent), now - (t.start or now),
+    rows = [Row(t.spec.id, t.status.value, _who(t.spec.runner, t.spec.subagent, t.branch), now - (t.start or now),
                 t.reason if t.status is not Status.RUNNING else
                 t.live or last_line(t.files.stdout, t.files.stderr))
             for t in list(ex.running.values())]
@@ -89,7 +89,7 @@ def snapshot_of_status(doc: dict[str, Any]) -> Snapshot:
     rows: list[Row] = []
     queued: dict[str, list[Row]] = {"waiting": [], "pending": []}
     for t in doc["tasks"]:
-        who = _who(t.get("runner"), t.get("subagent"))
+        who = _who(t.get("runner"), t.get("subagent"), t.get("branch"))
         if t["status"] in RUNNING:
             detail = t.get("reason") or "" if t["status"] == "paused" else t.get("latest") or last_line(
                 os.path.join(results, f"{t['id']}.stdout"), os.path.join(results, f"{t['id']}.stderr"))
@@ -250,8 +250,9 @@ def last_line(*paths: str) -> str:
     return ""
 
 
-def _who(runner: str | None, subagent: str | None) -> str:
-    return "/".join(x for x in (runner or "command", subagent) if x and x != "general-purpose")
+def _who(runner: str | None, subagent: str | None, branch: str | None = None) -> str:
+    who = "/".join(x for x in (runner or "command", subagent) if x and x != "general-purpose")
+    return f"{who} ⎇ {branch.rsplit('/', 1)[-1]}" if branch else who  # its worktree's epic or task
 
 
 def _epoch(stamp: str | None, default: float) -> float:

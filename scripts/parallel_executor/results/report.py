@@ -76,6 +76,8 @@ def table(ex: Run, after: Aftermath, full_up_to: int = 100) -> str:
                  f"{sums['output_tokens']} out)"),
         ("results", str(ex.state.results_dir)),
         ("timeline", after.timeline or f"parallel-executor timeline {ex.state.run_id} --html FILE"),
+        *((f"worktree {tree.key}", worktree_line(tree.doc())) for tree in (ex.worktrees.trees.values()
+                                                                          if ex.worktrees else ())),
     ]
     head = tabulate(rows, headers=["task", "status", "attempts", "duration", "cost", "error"])
     return head + "\n\n" + tabulate(footer, tablefmt="plain")
@@ -136,7 +138,20 @@ def summary(ex: Run, waves: list[list[str]], after: Aftermath) -> dict[str, Any]
         "waves": waves,
         "merged": after.merged,
         "timeline": after.timeline,
+        **({"worktrees": ex.worktrees.docs()} if ex.worktrees else {}),
     }
+
+
+def worktree_line(doc: dict[str, Any]) -> str:
+    """What became of a worktree's work (§11): merged, kept (where, and how to finish), or why not."""
+    state, branch = doc["state"], doc["branch"]
+    if state == "merged":
+        how = "squashed into" if doc["merge"] == "squash" else "merged into"
+        return f"{branch} {how} {doc['target']}; worktree and branch removed"
+    if state == "kept" and doc["merge"] == "none" and not doc.get("error"):
+        return f"{branch} kept (merge: none), not merged"
+    where = f"; worktree kept at {doc['path']}" if state not in ("removed", "kept") or doc["merge"] != "none" else ""
+    return f"{branch} {state}: {doc.get('error') or 'not merged'}{where}"
 
 
 def agents_line(doc: dict[str, Any] | None) -> str:
