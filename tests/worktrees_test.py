@@ -4,8 +4,10 @@ edit the repository in parallel; their work comes back merged, conflicts are lef
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -222,3 +224,18 @@ def test_after_a_kill_9_during_setup_the_next_run_removes_the_half_made_worktree
     assert git(repo, "branch", "--list", "parallel/*") == ""
     assert len(git(repo, "worktree", "list").splitlines()) == 1
     consistent(repo)
+
+
+def test_the_worked_example_merges_five_worktrees_and_keeps_the_conflict(tmp_path: Path, home: Path) -> None:
+    script = Path(__file__).resolve().parent.parent / "examples" / "worktrees" / "run.sh"
+    command = str(Path(sys.executable).parent / "parallel-executor")
+    done = subprocess.run([str(script), str(tmp_path / "example")], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PARALLEL_EXECUTOR": command, "GIT_CONFIG_GLOBAL": os.devnull})
+    assert done.returncode == 0, done.stderr
+    shop = tmp_path / "example" / "shop"
+    consistent(shop)
+    assert "def with_tax" in (shop / "src" / "prices.py").read_text()
+    assert "def discounted" in (shop / "src" / "cart.py").read_text()
+    assert (shop / "README.md").read_text() == "# Shop\n"  # title-short merged; title-long kept apart
+    assert "title-long  conflict" in done.stdout and "merge conflict in README.md" in done.stdout
+    assert ".env" not in git(shop, "ls-files")

@@ -150,8 +150,9 @@ def worktree_line(doc: dict[str, Any]) -> str:
         return f"{branch} {how} {doc['target']}; worktree and branch removed"
     if state == "kept" and doc["merge"] == "none" and not doc.get("error"):
         return f"{branch} kept (merge: none), not merged"
-    where = f"; worktree kept at {doc['path']}" if state not in ("removed", "kept") or doc["merge"] != "none" else ""
-    return f"{branch} {state}: {doc.get('error') or 'not merged'}{where}"
+    error = doc.get("error") or "not merged"
+    kept = state != "removed" and doc["path"] not in error and (state != "kept" or doc["merge"] != "none")
+    return f"{branch} {state}: {error}" + (f"; worktree kept at {doc['path']}" if kept else "")
 
 
 def agents_line(doc: dict[str, Any] | None) -> str:
