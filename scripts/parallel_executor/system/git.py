@@ -119,8 +119,9 @@ def head_branch(repo: Path) -> str | None:
 
 
 def commit_of(repo: Path, rev: str) -> str | None:
-    """The full sha of the commit rev names; None when there is none."""
-    code, out = _run(repo, ("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"), ok=(0, 1))
+    """The full sha of the commit rev names; None when there is none. (The suffix keeps a rev such as
+    "--all" from being read as an option.)"""
+    code, out = _run(repo, ("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"), ok=(0, 1))
     return out.strip() if code == 0 else None
 
 
