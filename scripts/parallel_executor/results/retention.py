@@ -12,6 +12,10 @@ directory's own, which the rename has just changed. A status the environment sto
 Only what the engine owns is deleted: the run directory runs_dir()/RUN_ID and the results folder
 results_root()/RUN_ID. A `--results-dir` the user chose is kept, with why. A symbolic link is
 removed as a link; nothing is ever followed out of these two roots.
+
+A run that still has a worktree holding unmerged work (§11) is kept: its status is what lets
+`worktrees list` say whose work it is. The caller finds them (results/worktrees.py) and passes them
+as `held`: run id -> the worktree (or branch) that holds the work.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import shutil
 import stat
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -62,21 +67,23 @@ def run_dirs() -> list[str]:
     return sorted(e.name for e in entries if RUN_ID.fullmatch(e.name) and (e.is_symlink() or e.is_dir()))
 
 
-def retain(days: float, dry_run: bool, now: float | None = None) -> list[RunVerdict]:
+def retain(days: float, dry_run: bool, now: float | None = None,
+           held: Mapping[str, str] | None = None) -> list[RunVerdict]:
     """Judge every run, and (unless dry_run) remove those that ended more than `days` ago.
-    `days` <= 0 keeps every run."""
+    `days` <= 0 keeps every run; so is every run in `held` (run id -> its worktree holding unmerged work)."""
     now = time.time() if now is None else now
-    verdicts = [judge(run_id, days, now) for run_id in run_dirs()]
-    return verdicts if dry_run else [remove(v, days, now) if v.removed else v for v in verdicts]
+    held = held or {}
+    verdicts = [judge(run_id, days, now, held) for run_id in run_dirs()]
+    return verdicts if dry_run else [remove(v, days, now, held) if v.removed else v for v in verdicts]
 
 
-def judge(run_id: str, days: float, now: float) -> RunVerdict:
+def judge(run_id: str, days: float, now: float, held: Mapping[str, str] | None = None) -> RunVerdict:
     try:
         judged = _ended(run_id)
     except OSError as e:
         return RunVerdict(run_id, None, 0, True, False, None, False, f"its status cannot be read ({e.strerror or e})")
     why_not = _not_own_results(judged.results, run_id)
-    size = _usage([runs_dir() / run_id, *([] if why_not else [judged.results])])
+    size = usage([runs_dir() / run_id, *([] if why_not else [judged.results])])
     kept = RunVerdict(run_id, None, size, False, False, str(judged.results), False, "running")
     if judged.ended is None:
         return kept
@@ -84,14 +91,16 @@ def judge(run_id: str, days: float, now: float) -> RunVerdict:
     if days <= 0 or age < days:
         keep = "runs are kept forever (runs_retention_days 0)" if days <= 0 else f"kept for {days:g} days"
         return kept._replace(ended=ended, reason=f"ended {age:.1f} days ago{judged.note}: {keep}")
-    # Worktrees (§11, a later issue): a run that holds unmerged worktree work is kept — decide it here.
-    reason = f"ended {age:.1f} days ago{judged.note}" + (f"; results kept: {why_not}" if why_not else "")
+    reason = f"ended {age:.1f} days ago{judged.note}"
+    if held and run_id in held:
+        return kept._replace(ended=ended, due=True, reason=f"{reason}; holds unmerged work in worktree {held[run_id]}")
+    reason += f"; results kept: {why_not}" if why_not else ""
     return kept._replace(ended=ended, due=True, removed=True, results_removed=not why_not, reason=reason)
 
 
-def remove(verdict: RunVerdict, days: float, now: float) -> RunVerdict:
+def remove(verdict: RunVerdict, days: float, now: float, held: Mapping[str, str] | None = None) -> RunVerdict:
     """Delete what the verdict says, after judging the run again: it may have been resumed meanwhile."""
-    again = judge(verdict.run_id, days, now)
+    again = judge(verdict.run_id, days, now, held)
     if not again.removed:
         return again
     marker = runs_dir() / "active" / verdict.run_id
@@ -112,7 +121,7 @@ def _ended(run_id: str) -> _Judged:
     """When the run ended (None: its engine is alive) and where its results are. OSError: status unreadable."""
     path = runs_dir() / run_id
     default = results_root() / run_id
-    if _marker_alive(run_id):
+    if marker_alive(run_id):
         return _Judged(None, default, "")
     if path.is_symlink():  # not the engine's own folder: judged by the link, nothing read through it
         return _Judged(path.lstat().st_mtime, default, " (a link: judged by its own time)")
@@ -131,7 +140,7 @@ def _ended(run_id: str) -> _Judged:
     return _Judged(_mtime(path / "status.json"), results, "")
 
 
-def _marker_alive(run_id: str) -> bool:
+def marker_alive(run_id: str) -> bool:
     engine = marked_engine(runs_dir() / "active" / run_id)
     return engine is not None and procs.alive(*engine)
 
@@ -158,7 +167,7 @@ def _newest_mtime(folder: Path) -> float:
     return max(times)
 
 
-def _usage(paths: list[Path]) -> int:
+def usage(paths: list[Path]) -> int:
     """Bytes on disk under paths, like `du -s -B1`: links not followed, hard links counted once."""
     seen: set[tuple[int, int]] = set()
     total, stack = 0, [str(p) for p in paths]

@@ -1,0 +1,205 @@
+"""`worktrees list|clean` and `cleanup` (§10, §11): the worktrees the engine left, on a real git repository.
+
+Planted the way the engine leaves them: real `git worktree add` under the worktrees root, and each
+run's status.json naming them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.conftest import engine
+from tests.retention_test import Runs, du
+
+pytestmark = pytest.mark.timeout(60)
+DONE, LIVE, CRASHED, OLD = (f"20240101-12000{n}.000-cd2{n}" for n in range(4))
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def has_branch(repo: Path, branch: str) -> bool:
+    return bool(git(repo, "branch", "--list", branch))
+
+
+class Planted:
+    """A repository on main, and runs whose worktrees are in every state that matters."""
+
+    def __init__(self, tmp_path: Path, home: Path) -> None:
+        self.repo = tmp_path / "repo"
+        self.root = tmp_path / "state" / "parallel-executor" / "worktrees"
+        self.runs = Runs(home)
+        self.repo.mkdir()
+        git(self.repo, "init", "-q", "-b", "main")
+        (self.repo / "app.py").write_text("print('v1')\n")
+        git(self.repo, "add", "app.py")
+        git(self.repo, "commit", "-q", "-m", "v1")
+
+    def path(self, run_id: str, key: str) -> Path:
+        return self.root / run_id / key
+
+    def branch(self, run_id: str, key: str) -> str:
+        return f"parallel/{run_id}/{key}"
+
+    def worktree(self, run_id: str, key: str) -> Path:
+        path = self.path(run_id, key)
+        git(self.repo, "worktree", "add", "-q", "-b", self.branch(run_id, key), str(path), "main")
+        return path
+
+    def commit(self, path: Path, name: str) -> None:
+        (path / name).write_text(f"{name}\n")
+        git(path, "add", name)
+        git(path, "commit", "-q", "-m", f"add {name}")
+
+    def run(self, run_id: str, states: dict[str, str], **kwargs: Any) -> None:
+        """A run's status.json (the shape retention_test writes), naming its worktrees."""
+        run_dir = self.runs.add(run_id, **kwargs)
+        status_path = run_dir / "status.json"
+        status = json.loads(status_path.read_text())
+        status["worktrees"] = [{"key": key, "repo": str(self.repo), "path": str(self.path(run_id, key)),
+                                "branch": self.branch(run_id, key), "base": git(self.repo, "rev-parse", "main"),
+                                "target": "main", "merge": "merge", "state": state, "error": None}
+                               for key, state in states.items()]
+        mtime = status_path.stat().st_mtime
+        status_path.write_text(json.dumps(status))
+        os.utime(status_path, (mtime, mtime))
+
+
+@pytest.fixture
+def planted(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Planted:
+    (tmp_path / "gitconfig").write_text("[user]\n\tname = Test\n\temail = test@example.com\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    config = home / "memory" / "config" / "parallel-execution-config.json"  # the installed config
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps({"worktrees": {"copy": [".env", "fixtures/"]}}))
+    p = Planted(tmp_path, home)
+    # merged: its commit was merged into main by hand (merge "none", then a pull request)
+    p.commit(p.worktree(DONE, "merged"), "merged.txt")
+    git(p.repo, "merge", "-q", "--no-edit", p.branch(DONE, "merged"))
+    p.commit(p.worktree(DONE, "ahead"), "ahead.txt")  # a commit main lacks (a merge conflict left it)
+    dirty = p.worktree(DONE, "dirty")
+    (dirty / "app.py").write_text("print('half done')\n")  # a failed task's edit, and a new file
+    (dirty / "notes.txt").write_text("todo\n")
+    p.run(DONE, {"merged": "kept", "ahead": "conflict", "dirty": "failed"}, ended_days=40)
+    p.worktree(LIVE, "live")  # nothing unmerged, but its engine (this test) is alive
+    me = (os.getpid(), psutil.Process().create_time())
+    p.run(LIVE, {"live": "ready"}, ended_days=None, state="running", engine=me)
+    p.worktree(CRASHED, "lost")  # no status names it: an engine that died before writing one
+    only = p.worktree(OLD, "only")  # an old run whose only worktree holds nothing unmerged:
+    (only / ".env").write_text("KEY=1\n")  # what the engine copied in is not work
+    (only / "fixtures" / "big").mkdir(parents=True)
+    (only / "fixtures" / "big" / "data.bin").write_bytes(b"0" * 5000)
+    p.run(OLD, {"only": "failed"}, ended_days=40)
+    return p
+
+
+def command(*args: str) -> Any:
+    done = engine(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def by_key(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {e["key"]: e for e in entries}
+
+
+REMOVABLE = {"merged", "lost", "only"}
+KEPT = {"ahead", "dirty", "live"}
+
+
+def test_list_json_names_every_worktree_and_what_is_unmerged(planted: Planted) -> None:
+    found = by_key(command("worktrees", "list"))
+    assert set(found) == REMOVABLE | KEPT
+    assert {k for k, w in found.items() if w["unmerged"]} == {"ahead", "dirty"}
+    assert found["ahead"]["why"] == "commits not in main" and found["ahead"]["ahead"] and not found["ahead"]["changes"]
+    assert found["dirty"]["why"] == "2 uncommitted changes (app.py, notes.txt)"
+    assert found["dirty"]["changes"] == ["app.py", "notes.txt"]
+    assert found["live"]["run_state"] == "running" and not found["live"]["finished"]
+    assert found["merged"] | {"why": ""} == {
+        "run_id": DONE, "key": "merged", "repo": str(planted.repo), "path": str(planted.path(DONE, "merged")),
+        "exists": True, "branch": planted.branch(DONE, "merged"), "branch_exists": True, "target": "main",
+        "state": "kept", "run_state": "success", "finished": True, "unmerged": False, "why": "", "changes": [],
+        "ahead": False}
+    lost = found["lost"]  # found as a folder: git names its repository and branch
+    assert (lost["run_id"], lost["state"], lost["run_state"]) == (CRASHED, "unknown", "no status") and lost["finished"]
+    assert os.path.samefile(lost["repo"], planted.repo) and lost["branch"] == planted.branch(CRASHED, "lost")
+
+
+def test_a_branch_left_without_its_worktree_is_listed(planted: Planted) -> None:
+    git(planted.repo, "worktree", "remove", str(planted.path(DONE, "ahead")))
+    ahead = by_key(command("worktrees", "list"))["ahead"]
+    assert not ahead["exists"] and ahead["branch_exists"] and ahead["unmerged"]
+    git(planted.repo, "branch", "-D", planted.branch(DONE, "ahead"))
+    assert "ahead" not in by_key(command("worktrees", "list"))
+
+
+def test_clean_removes_only_what_holds_nothing_unmerged_of_finished_runs(planted: Planted) -> None:
+    every = {k: planted.path(r, k) for r, k in [(DONE, "merged"), (DONE, "ahead"), (DONE, "dirty"), (LIVE, "live"),
+                                                (CRASHED, "lost"), (OLD, "only")]}
+    freed = du(*(every[k] for k in REMOVABLE))
+    dry = command("worktrees", "clean", "--dry-run")
+    assert dry["dry_run"] is True and {k for k, v in by_key(dry["worktrees"]).items() if v["removed"]} == REMOVABLE
+    assert all(p.is_dir() for p in every.values()) and dry["freed_bytes"] == freed  # a dry run removes nothing
+    assert has_branch(planted.repo, planted.branch(DONE, "merged"))
+
+    done = command("worktrees", "clean")
+    verdicts = by_key(done["worktrees"])
+    assert {k for k, v in verdicts.items() if v["removed"]} == REMOVABLE and done["freed_bytes"] == freed
+    assert {k for k, p in every.items() if p.exists()} == KEPT
+    run_of = {"merged": DONE, "lost": CRASHED, "only": OLD, "ahead": DONE, "dirty": DONE, "live": LIVE}
+    assert {k for k in run_of if has_branch(planted.repo, planted.branch(run_of[k], k))} == KEPT
+    assert not (planted.root / CRASHED).exists() and not (planted.root / OLD).exists()  # emptied run folders go
+    assert (planted.path(DONE, "dirty") / "app.py").read_text() == "print('half done')\n"
+    assert verdicts["live"]["reason"] == "its run is running" and not verdicts["live"]["unmerged"]
+    dirty, ahead = verdicts["dirty"], verdicts["ahead"]
+    assert dirty["unmerged"] and dirty["reason"].startswith("holds unmerged work: 2 uncommitted changes (app.py, notes.txt)")
+    look = f"cd {planted.path(DONE, 'dirty')} && git status"
+    assert dirty["finish"] == [f"{look}   (commit the changes, or discard them)"]
+    branch = planted.branch(DONE, "ahead")
+    assert ahead["finish"] == [f"cd {planted.repo} && git switch main && git merge {branch}   "
+                               f"(or drop it: git branch -D {branch})"]
+    assert git(planted.repo, "worktree", "list", "--porcelain").count("worktree ") == 4  # main and the kept three
+    assert set(by_key(command("worktrees", "list"))) == KEPT
+
+
+def test_text_output(planted: Planted) -> None:
+    listed = engine("worktrees", "list", env={"COLUMNS": ""}).stdout  # off a terminal: whole rows
+    assert "commits not in main" in listed and str(planted.path(DONE, "dirty")) in listed
+    narrow = engine("worktrees", "list", env={"COLUMNS": "100"}).stdout
+    assert max(map(len, narrow.splitlines())) <= 100 and DONE in narrow
+    dry = engine("worktrees", "clean", "--dry-run").stdout
+    assert "would remove 3 worktrees: " in dry and "would be freed; 3 kept" in dry
+    look = f"cd {planted.path(DONE, 'dirty')} && git status"
+    assert f"to finish dirty of run {DONE} by hand, then clean again:\n  {look}" in dry
+    assert engine("worktrees", "clean").stdout.splitlines()[-1].startswith("removed 3 worktrees: ")
+
+
+def test_nothing_to_list(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert engine("worktrees", "list").stdout == "no worktrees\n"
+    assert command("worktrees", "list") == []
+    assert command("worktrees", "clean") == {"worktrees": [], "freed_bytes": 0, "dry_run": False}
+
+
+def test_cleanup_cleans_worktrees_and_keeps_the_state_of_a_run_holding_unmerged_work(planted: Planted) -> None:
+    report = command("cleanup")
+    assert {w["key"] for w in report["worktrees"] if w["removed"]} == REMOVABLE
+    runs = {r["run_id"]: r for r in report["runs"]}
+    assert runs[OLD]["removed"] and not (planted.runs.runs / OLD).exists()  # its worktree went first
+    assert not runs[DONE]["removed"] and runs[DONE]["due"]
+    assert runs[DONE]["reason"].endswith(f"holds unmerged work in worktree {planted.path(DONE, 'ahead')}")
+    assert (planted.runs.runs / DONE / "status.json").is_file()
+    assert report["freed_bytes"] == sum(x["bytes"] for x in report["worktrees"] + report["runs"] if x["removed"])
+    assert {w["key"] for w in command("worktrees", "list")} == KEPT  # still explained by its status
+    text = engine("cleanup", "--dry-run").stdout
+    assert "would remove 0 worktrees: 0 B would be freed; 3 kept" in text
