@@ -239,3 +239,22 @@ def test_the_worked_example_merges_five_worktrees_and_keeps_the_conflict(tmp_pat
     assert (shop / "README.md").read_text() == "# Shop\n"  # title-short merged; title-long kept apart
     assert "title-long  conflict" in done.stdout and "merge conflict in README.md" in done.stdout
     assert ".env" not in git(shop, "ls-files")
+
+
+def test_resume_carries_on_in_the_kept_worktree(repo: Path, home: Path) -> None:
+    counter = repo.parent / "setups"
+    items = [{"id": "one", "command": "echo 1 > one.txt", "epic": "e"},
+             {"id": "two", "command": "sleep 30", "epic": "e", "blockedBy": ["one"]}]
+    proc = start_engine(tasks(repo, items, worktree={"setup": [f"echo x >> {counter}"]}))
+    wait_for(lambda: bool((doc := running_status(home)) and doc["tasks"][1]["status"] == "running"))  # type: ignore
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    tree = running_status(home)["worktrees"][0]  # type: ignore[index]
+    assert tree["state"] == "kept" and Path(tree["path"]).is_dir()
+    items[1]["command"] = "cat one.txt > two.txt"  # changed: it reruns, in the same worktree
+    code, summary, err = run(tasks(repo, items), "--resume")
+    assert code == 0, err
+    assert (repo / "one.txt").read_text() == "1\n" and (repo / "two.txt").read_text() == "1\n"
+    assert counter.read_text() == "x\n"  # made once: the resumed run reused it
+    assert summary["worktrees"][0]["state"] == "merged" and not Path(tree["path"]).exists()
+    consistent(repo)

@@ -110,6 +110,10 @@ class Worktrees:
                 return
             tree.state = "ready"
         failed = [t for t in tree.tasks if self.tasks[t].status not in DONE]
+        if self.stopping and tree.state == "ready":
+            tree.state, tree.error = "kept", "the run was stopped: `--resume` carries on in this worktree"
+            self._changed(tree)
+            return
         if failed or tree.error or tree.state != "ready":
             tree.state = "failed"
             tree.error = tree.error or (f"not merged: {', '.join(failed)} did not succeed; the worktree and its "
