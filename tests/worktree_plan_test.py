@@ -147,6 +147,11 @@ def test_similar_names_are_not_dot_claude(state: Path, tmp_path: Path) -> None:
         assert load_config(config_file(tmp_path, {"root": root})).worktrees_root == Path(root)
 
 
+def test_root_is_normalized_before_the_check(state: Path, tmp_path: Path) -> None:
+    # the engine hands agents the normalized path: a '.claude' that '..' takes back out is no part of it
+    assert load_config(config_file(tmp_path, {"root": "/srv/.claude/../trees/"})).worktrees_root == Path("/srv/trees")
+
+
 def test_relative_root_is_refused(state: Path, tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"key 'worktrees\.root': 'trees' must be an absolute path or start with ~"):
         load_config(config_file(tmp_path, {"root": "trees"}))
