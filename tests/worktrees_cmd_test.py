@@ -58,14 +58,15 @@ class Planted:
         git(path, "add", name)
         git(path, "commit", "-q", "-m", f"add {name}")
 
-    def run(self, run_id: str, states: dict[str, str], **kwargs: Any) -> None:
-        """A run's status.json (the shape retention_test writes), naming its worktrees."""
+    def run(self, run_id: str, states: dict[str, str], more: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        """A run's status.json (the shape retention_test writes), naming its worktrees (more: fields by key)."""
         run_dir = self.runs.add(run_id, **kwargs)
         status_path = run_dir / "status.json"
         status = json.loads(status_path.read_text())
         status["worktrees"] = [{"key": key, "repo": str(self.repo), "path": str(self.path(run_id, key)),
                                 "branch": self.branch(run_id, key), "base": git(self.repo, "rev-parse", "main"),
-                                "target": "main", "merge": "merge", "state": state, "error": None}
+                                "target": "main", "merge": "merge", "state": state, "error": None,
+                                **(more or {}).get(key, {})}
                                for key, state in states.items()]
         mtime = status_path.stat().st_mtime
         status_path.write_text(json.dumps(status))
@@ -90,7 +91,9 @@ def planted(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Plan
     dirty = p.worktree(DONE, "dirty")
     (dirty / "app.py").write_text("print('half done')\n")  # a failed task's edit, and a new file
     (dirty / "notes.txt").write_text("todo\n")
-    p.run(DONE, {"merged": "kept", "ahead": "conflict", "dirty": "failed"}, ended_days=40)
+    p.commit(p.worktree(DONE, "pr"), "pr.txt")  # merge "none": a branch for a pull request
+    p.run(DONE, {"merged": "kept", "ahead": "conflict", "dirty": "failed", "pr": "kept"}, ended_days=40,
+          more={"pr": {"merge": "none", "target": None}})
     p.worktree(LIVE, "live")  # nothing unmerged, but its engine (this test) is alive
     me = (os.getpid(), psutil.Process().create_time())
     p.run(LIVE, {"live": "ready"}, ended_days=None, state="running", engine=me)
@@ -99,7 +102,8 @@ def planted(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Plan
     (only / ".env").write_text("KEY=1\n")  # what the engine copied in is not work
     (only / "fixtures" / "big").mkdir(parents=True)
     (only / "fixtures" / "big" / "data.bin").write_bytes(b"0" * 5000)
-    p.run(OLD, {"only": "failed"}, ended_days=40)
+    (only / "setup.log").write_text("made by setup\n")  # found untracked once set up: the status says so
+    p.run(OLD, {"only": "failed"}, ended_days=40, more={"only": {"copied": [".env", "setup.log"]}})
     return p
 
 
@@ -114,13 +118,14 @@ def by_key(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 REMOVABLE = {"merged", "lost", "only"}
-KEPT = {"ahead", "dirty", "live"}
+KEPT = {"ahead", "dirty", "pr", "live"}
 
 
 def test_list_json_names_every_worktree_and_what_is_unmerged(planted: Planted) -> None:
     found = by_key(command("worktrees", "list"))
     assert set(found) == REMOVABLE | KEPT
-    assert {k for k, w in found.items() if w["unmerged"]} == {"ahead", "dirty"}
+    assert {k for k, w in found.items() if w["unmerged"]} == {"ahead", "dirty", "pr"}
+    assert found["pr"]["why"] == "commits not in main" and found["pr"]["target"] is None
     assert found["ahead"]["why"] == "commits not in main" and found["ahead"]["ahead"] and not found["ahead"]["changes"]
     assert found["dirty"]["why"] == "2 uncommitted changes (app.py, notes.txt)"
     assert found["dirty"]["changes"] == ["app.py", "notes.txt"]
@@ -144,8 +149,8 @@ def test_a_branch_left_without_its_worktree_is_listed(planted: Planted) -> None:
 
 
 def test_clean_removes_only_what_holds_nothing_unmerged_of_finished_runs(planted: Planted) -> None:
-    every = {k: planted.path(r, k) for r, k in [(DONE, "merged"), (DONE, "ahead"), (DONE, "dirty"), (LIVE, "live"),
-                                                (CRASHED, "lost"), (OLD, "only")]}
+    run_of = {"merged": DONE, "ahead": DONE, "dirty": DONE, "pr": DONE, "live": LIVE, "lost": CRASHED, "only": OLD}
+    every = {k: planted.path(r, k) for k, r in run_of.items()}
     freed = du(*(every[k] for k in REMOVABLE))
     dry = command("worktrees", "clean", "--dry-run")
     assert dry["dry_run"] is True and {k for k, v in by_key(dry["worktrees"]).items() if v["removed"]} == REMOVABLE
@@ -156,19 +161,20 @@ def test_clean_removes_only_what_holds_nothing_unmerged_of_finished_runs(planted
     verdicts = by_key(done["worktrees"])
     assert {k for k, v in verdicts.items() if v["removed"]} == REMOVABLE and done["freed_bytes"] == freed
     assert {k for k, p in every.items() if p.exists()} == KEPT
-    run_of = {"merged": DONE, "lost": CRASHED, "only": OLD, "ahead": DONE, "dirty": DONE, "live": LIVE}
     assert {k for k in run_of if has_branch(planted.repo, planted.branch(run_of[k], k))} == KEPT
     assert not (planted.root / CRASHED).exists() and not (planted.root / OLD).exists()  # emptied run folders go
     assert (planted.path(DONE, "dirty") / "app.py").read_text() == "print('half done')\n"
     assert verdicts["live"]["reason"] == "its run is running" and not verdicts["live"]["unmerged"]
     dirty, ahead = verdicts["dirty"], verdicts["ahead"]
-    assert dirty["unmerged"] and dirty["reason"].startswith("holds unmerged work: 2 uncommitted changes (app.py, notes.txt)")
+    assert dirty["unmerged"] and dirty["reason"] == "holds unmerged work: 2 uncommitted changes (app.py, notes.txt)"
     look = f"cd {planted.path(DONE, 'dirty')} && git status"
     assert dirty["finish"] == [f"{look}   (commit the changes, or discard them)"]
     branch = planted.branch(DONE, "ahead")
     assert ahead["finish"] == [f"cd {planted.repo} && git switch main && git merge {branch}   "
                                f"(or drop it: git branch -D {branch})"]
-    assert git(planted.repo, "worktree", "list", "--porcelain").count("worktree ") == 4  # main and the kept three
+    pr = planted.branch(DONE, "pr")  # merge "none": merged into what is checked out
+    assert verdicts["pr"]["finish"] == [f"cd {planted.repo} && git merge {pr}   (or drop it: git branch -D {pr})"]
+    assert git(planted.repo, "worktree", "list", "--porcelain").count("worktree ") == 5  # main and the kept four
     assert set(by_key(command("worktrees", "list"))) == KEPT
 
 
@@ -178,7 +184,7 @@ def test_text_output(planted: Planted) -> None:
     narrow = engine("worktrees", "list", env={"COLUMNS": "100"}).stdout
     assert max(map(len, narrow.splitlines())) <= 100 and DONE in narrow
     dry = engine("worktrees", "clean", "--dry-run").stdout
-    assert "would remove 3 worktrees: " in dry and "would be freed; 3 kept" in dry
+    assert "would remove 3 worktrees: " in dry and "would be freed; 4 kept" in dry
     look = f"cd {planted.path(DONE, 'dirty')} && git status"
     assert f"to finish dirty of run {DONE} by hand, then clean again:\n  {look}" in dry
     assert engine("worktrees", "clean").stdout.splitlines()[-1].startswith("removed 3 worktrees: ")
@@ -202,4 +208,4 @@ def test_cleanup_cleans_worktrees_and_keeps_the_state_of_a_run_holding_unmerged_
     assert report["freed_bytes"] == sum(x["bytes"] for x in report["worktrees"] + report["runs"] if x["removed"])
     assert {w["key"] for w in command("worktrees", "list")} == KEPT  # still explained by its status
     text = engine("cleanup", "--dry-run").stdout
-    assert "would remove 0 worktrees: 0 B would be freed; 3 kept" in text
+    assert "would remove 0 worktrees: 0 B would be freed; 4 kept" in text

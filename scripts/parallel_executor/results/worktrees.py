@@ -7,7 +7,8 @@ repository is the one git gives as the worktree's common dir). A branch parallel
 repository seen either way, that neither names, is listed too (its worktree is gone).
 
 Unmerged work is what removing would lose: a change in the worktree (a tracked file changed, or an
-untracked file git does not ignore, other than the config's `copy` files the engine put there), or a
+untracked file git does not ignore, other than the config's `copy` files the engine put there and, when
+the status names them, the files it found untracked once the worktree was set up), or a
 branch that exists and is not an ancestor of its target (a squash merge deletes its branch, so a
 squash branch still there is unmerged too). What cannot be told (the repository is gone, git fails)
 counts as unmerged: the worktree is kept.
@@ -43,7 +44,7 @@ class Worktree(NamedTuple):
     exists: bool  # the directory is still there
     branch: str | None
     branch_exists: bool
-    target: str | None  # the branch its work merges into
+    target: str | None  # the branch its work merges into (None with merge "none": judged against HEAD)
     state: str  # as its run's status records it; "unknown" when no status names it
     run_state: str  # its run's state; "no status" when none is left
     finished: bool  # no engine is alive for its run: it may be removed
@@ -170,6 +171,9 @@ def _recorded(run_id: str, entry: dict[str, Any], run: tuple[str, bool], copy: S
     branch = entry.get("branch") if isinstance(entry.get("branch"), str) else None
     target = entry.get("target") if isinstance(entry.get("target"), str) else None
     key = str(entry.get("key") or path.name)
+    copied = entry.get("copied")  # what the engine found untracked once the worktree was set up
+    if isinstance(copied, list):
+        copy = (*copy, *(name for name in copied if isinstance(name, str)))
     return _judged(run_id, key, repo, path, branch, target, str(entry.get("state") or "unknown"), run, copy)
 
 
@@ -227,7 +231,8 @@ def _judged(run_id: str, key: str, repo: str | None, path: Path | None, branch: 
         if path is not None and exists:
             changes = tuple(git.dirty_tracked(path) + [f for f in git.untracked(path) if not _copied(f, copy)])
         ahead = branch is not None and branch_exists and not git.is_merged(Path(repo), branch, into=target or "HEAD")
-        why = _why(changes, ahead, target)
+        # merge "none" records no target: its branch is the user's to merge into what is checked out
+        why = _why(changes, ahead, target or (git.head_branch(Path(repo)) if ahead else None))
     except (_Unknown, git.GitError, OSError) as e:
         why = f"{CANNOT_TELL}: {e}"
     shown = str(path) if path is not None else ""
