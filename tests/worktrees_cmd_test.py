@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import engine
+from tests.conftest import engine, run_json
 from tests.retention_test import Runs, du
 
 pytestmark = pytest.mark.timeout(60)
@@ -209,3 +209,29 @@ def test_cleanup_cleans_worktrees_and_keeps_the_state_of_a_run_holding_unmerged_
     assert {w["key"] for w in command("worktrees", "list")} == KEPT  # still explained by its status
     text = engine("cleanup", "--dry-run").stdout
     assert "would remove 0 worktrees: 0 B would be freed; 4 kept" in text
+
+
+def test_what_a_real_run_leaves_is_listed_and_cleaned_once_finished_by_hand(planted: Planted, tmp_path: Path) -> None:
+    """The engine's own status.json: a failed task's edit and a merge-none branch are kept until the user
+    has dealt with them; then `worktrees clean` removes them."""
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps({"tasks": [
+        {"id": "broken", "command": "echo wip > app.py; exit 3", "isolation": "worktree", "cwd": str(planted.repo)},
+        {"id": "for-review", "command": "echo new > review.txt", "isolation": "worktree", "merge": "none",
+         "cwd": str(planted.repo)},
+        {"id": "fine", "command": "echo ok > fine.txt", "isolation": "worktree", "cwd": str(planted.repo)}]}))
+    code, summary = run_json(path)
+    assert code == 1
+    run_id = summary["run_id"]
+    mine = {w["key"]: w for w in command("worktrees", "list") if w["run_id"] == run_id}
+    assert set(mine) == {"broken", "for-review"}  # "fine" was merged and removed by the engine
+    assert mine["broken"]["state"] == "failed" and mine["broken"]["changes"] == ["app.py"]
+    assert mine["for-review"]["state"] == "kept" and mine["for-review"]["ahead"]
+    command("worktrees", "clean")
+    assert {w["key"] for w in command("worktrees", "list") if w["run_id"] == run_id} == {"broken", "for-review"}
+    git(Path(mine["broken"]["path"]), "checkout", "--", "app.py")  # the user discards the failed edit
+    git(planted.repo, "merge", "-q", "--no-edit", mine["for-review"]["branch"])  # and merges the branch
+    cleaned = by_key(command("worktrees", "clean")["worktrees"])
+    assert cleaned["broken"]["removed"] and cleaned["for-review"]["removed"]
+    assert not Path(mine["broken"]["path"]).exists() and not (planted.root / run_id).exists()
+    assert not has_branch(planted.repo, mine["for-review"]["branch"])
