@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/makespan.py
 	$(PY) benchmarks/ratelimit.py
+	$(PY) benchmarks/worktrees.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info examples/demo/.claude
