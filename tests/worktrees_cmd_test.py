@@ -146,6 +146,12 @@ def test_a_branch_left_without_its_worktree_is_listed(planted: Planted) -> None:
     assert not ahead["exists"] and ahead["branch_exists"] and ahead["unmerged"]
     git(planted.repo, "branch", "-D", planted.branch(DONE, "ahead"))
     assert "ahead" not in by_key(command("worktrees", "list"))
+    git(planted.repo, "worktree", "remove", str(planted.path(CRASHED, "lost")))  # no status, no folder: a branch
+    lost = by_key(command("worktrees", "list"))["lost"]
+    assert lost["branch"] == planted.branch(CRASHED, "lost") and lost["run_id"] == CRASHED
+    assert lost["path"] == "" and not lost["exists"] and not lost["unmerged"]
+    assert by_key(command("worktrees", "clean")["worktrees"])["lost"]["removed"]
+    assert not has_branch(planted.repo, planted.branch(CRASHED, "lost"))
 
 
 def test_clean_removes_only_what_holds_nothing_unmerged_of_finished_runs(planted: Planted) -> None:
@@ -176,6 +182,20 @@ def test_clean_removes_only_what_holds_nothing_unmerged_of_finished_runs(planted
     assert verdicts["pr"]["finish"] == [f"cd {planted.repo} && git merge {pr}   (or drop it: git branch -D {pr})"]
     assert git(planted.repo, "worktree", "list", "--porcelain").count("worktree ") == 5  # main and the kept four
     assert set(by_key(command("worktrees", "list"))) == KEPT
+
+
+def test_a_run_being_resumed_and_folders_git_does_not_know(planted: Planted) -> None:
+    planted.runs.marker(OLD, (os.getpid(), psutil.Process().create_time()))  # `run --resume OLD` has just begun
+    stray = planted.root / CRASHED / "stray"  # not a worktree: what is in it cannot be told
+    stray.mkdir()
+    (stray / "notes.txt").write_text("mine\n")
+    (planted.root / CRASHED / "empty").mkdir()  # an engine died before git filled it
+    verdicts = by_key(command("worktrees", "clean")["worktrees"])
+    assert verdicts["only"]["reason"] == "its run is resuming" and planted.path(OLD, "only").is_dir()
+    assert verdicts["stray"]["reason"] == "holds unmerged work: cannot tell: not a git worktree"
+    assert verdicts["stray"]["finish"][0].startswith(f"ls -la {stray}   (not a git worktree: remove it by hand")
+    assert (stray / "notes.txt").is_file()
+    assert verdicts["empty"]["removed"] and not (planted.root / CRASHED / "empty").exists()
 
 
 def test_text_output(planted: Planted) -> None:

@@ -34,6 +34,7 @@ from parallel_executor.system.locations import runs_dir
 
 BRANCH_PREFIX = "parallel/"
 CANNOT_TELL = "cannot tell"
+NOT_A_WORKTREE = "not a git worktree"
 
 
 class Worktree(NamedTuple):
@@ -118,6 +119,8 @@ def judge(worktree: Worktree, dry_run: bool) -> Cleaned:
 
 def finish(w: Worktree) -> tuple[str, ...]:
     """The commands that finish by hand what a worktree holds (after them, `worktrees clean` removes it)."""
+    if w.why.endswith(NOT_A_WORKTREE):
+        return (f"ls -la {w.path}   ({NOT_A_WORKTREE}: remove it by hand once nothing in it is wanted)",)
     unknown = w.why.startswith(CANNOT_TELL)
     steps = []
     if w.exists and (w.changes or unknown):
@@ -153,9 +156,12 @@ def _status(run_id: str) -> dict[str, Any] | None:
 def _run_state(run_id: str, status: dict[str, Any] | None) -> tuple[str, bool]:
     """The run's state, and whether it is finished (no engine alive for it)."""
     state = str(status.get("state")) if status else "no status"
-    live = marker_alive(run_id) or (status is not None and state in LIVE_STATES and engine_alive(status))
+    resuming = marker_alive(run_id)  # `run --resume` writes its marker before its status
+    live = resuming or (status is not None and state in LIVE_STATES and engine_alive(status))
     if state in LIVE_STATES and not live:
         state += " (engine gone)"
+    elif resuming and state not in LIVE_STATES:
+        state = "resuming"
     return state, not live
 
 
@@ -226,7 +232,7 @@ def _judged(run_id: str, key: str, repo: str | None, path: Path | None, branch: 
     changes: tuple[str, ...] = ()
     try:
         if repo is None or (path is not None and exists and not _is_worktree(path)):
-            raise _Unknown("not a git worktree")
+            raise _Unknown(NOT_A_WORKTREE)
         branch_exists = branch is not None and branch in git.branches(Path(repo), prefix=BRANCH_PREFIX)
         if path is not None and exists:
             changes = tuple(git.dirty_tracked(path) + [f for f in git.untracked(path) if not _copied(f, copy)])
@@ -255,9 +261,7 @@ def _why(changes: tuple[str, ...], ahead: bool, target: str | None) -> str:
 
 
 def _is_worktree(path: Path) -> bool:
-    """A linked worktree's own top (a .git file there): git is never asked about a folder inside another repo."""
-    if not (path / ".git").is_file():
-        return False
+    """A work tree's own top: a folder inside another repository (a root under a dotfiles repo) is not one."""
     top = git.toplevel(path)
     return top is not None and os.path.realpath(top) == os.path.realpath(path)
 
