@@ -186,6 +186,7 @@ def test_clean_removes_only_what_holds_nothing_unmerged_of_finished_runs(planted
 
 def test_a_run_being_resumed_and_folders_git_does_not_know(planted: Planted) -> None:
     planted.runs.marker(OLD, (os.getpid(), psutil.Process().create_time()))  # `run --resume OLD` has just begun
+    git(planted.root.parent.parent, "init", "-q")  # the state dir in a repository of its own (dotfiles)
     stray = planted.root / CRASHED / "stray"  # not a worktree: what is in it cannot be told
     stray.mkdir()
     (stray / "notes.txt").write_text("mine\n")
