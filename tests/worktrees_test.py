@@ -258,3 +258,11 @@ def test_resume_carries_on_in_the_kept_worktree(repo: Path, home: Path) -> None:
     assert counter.read_text() == "x\n"  # made once: the resumed run reused it
     assert summary["worktrees"][0]["state"] == "merged" and not Path(tree["path"]).exists()
     consistent(repo)
+
+
+def test_validate_and_dry_run_warn_of_what_run_refuses(repo: Path) -> None:
+    (repo / "a.txt").write_text("changed by hand\n")
+    path = tasks(repo, [{"id": "t", "command": "true"}])
+    for args in (["validate", str(path)], ["run", "--dry-run", str(path)]):
+        done = engine(*args)
+        assert done.returncode == 0 and "uncommitted changes to tracked files (a.txt)" in done.stderr, args

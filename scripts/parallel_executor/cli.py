@@ -156,12 +156,9 @@ def unpause(run_id: str | None) -> int:
 @RUN_ID
 @click.option("--html", "html", type=FILE, help="Write a self-contained HTML page (no network needed) to FILE.")
 def timeline(run_id: str | None, html: Path | None) -> int:
-    """Show when each task of RUN_ID (default: the latest run) ran, as a Gantt chart.
-
-    One row per task: its attempts as bars in time (failures marked), then the slots in use over
-    time; overlapping bars are the work that really ran in parallel. `--html FILE` draws the same
-    as a page with hover details (command or prompt, attempts, exit code, duration, cost, waits).
-    """
+    """Show when each task of RUN_ID (default: the latest run) ran, as a Gantt chart: its attempts as
+    bars in time (failures marked), then the slots in use; overlapping bars ran in parallel. `--html
+    FILE` draws a page with hover details (command or prompt, attempts, exit code, duration, cost)."""
     return _call("timeline", run_id=run_id, html=html)
 
 
@@ -230,14 +227,9 @@ def cleanup(dry_run: bool, as_json: bool, config_path: Path | None) -> int:
 @click.option("--dry-run", is_flag=True, help="clean: only say what would be removed.")
 @CONFIG
 def worktrees(action: str, as_json: bool, dry_run: bool, config_path: Path | None) -> int:
-    """The git worktrees of tasks with "isolation": "worktree": list them, or clean those done with.
-
-    \b
-    list   each kept worktree and branch: its run, task or epic, state, and whether it holds
-           work that is not merged (uncommitted changes, or commits its target branch lacks)
-    clean  remove the worktrees and branches of finished runs that hold nothing unmerged;
-           one that holds unmerged work is never removed (finish it by hand, see `list`)
-    """
+    """The git worktrees of "isolation": "worktree" tasks: `list` each kept worktree and branch (run,
+    epic or task, state, whether it holds unmerged work); `clean` removes those of finished runs that
+    hold nothing unmerged, never one that does."""
     return _call("worktrees", action=action, as_json=as_json, dry_run=dry_run, config_path=config_path)
 
 

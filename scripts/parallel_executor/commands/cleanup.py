@@ -16,7 +16,7 @@ from parallel_executor.agents.cleanup import Verdict, run_cleanup
 from parallel_executor.commands import worktrees
 from parallel_executor.errors import EXIT_OK
 from parallel_executor.plan.config import load_config
-from parallel_executor.results.retention import RunVerdict, retain
+from parallel_executor.results.retention import RunVerdict, human_size, retain
 from parallel_executor.results.worktrees import clean
 
 
@@ -72,13 +72,3 @@ def _runs(runs: list[RunVerdict], days: float, freed: int, dry_run: bool) -> Non
     click.echo(f"{verb} {removed} run{'' if removed == 1 else 's'} older than {days:g} days: "
                f"{human_size(freed)} {'would be ' if dry_run else ''}freed"
                + (f"; {len(runs) - removed} kept" if len(runs) > removed else ""))
-
-
-def human_size(size: int) -> str:
-    """Bytes as du -h would round them, in decimal units: 0 B, 812 B, 41.2 MB."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")

@@ -17,7 +17,7 @@ from parallel_executor.engine.journal import RunState, new_run_id, recover_dead_
 from parallel_executor.engine.records import RunOptions, TaskRun
 from parallel_executor.engine.resume import plan_resume
 from parallel_executor.engine.run import Listener, Run
-from parallel_executor.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TASK_FAILED
+from parallel_executor.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TASK_FAILED, UserError
 from parallel_executor.plan.analyzer import Graph, estimates, waves, without_estimate
 from parallel_executor.plan.config import Config, load_config
 from parallel_executor.plan.model import TaskFile
@@ -64,7 +64,13 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     if any(t.isolation == "worktree" for t in taskfile.tasks):  # refused here when it cannot work (§11)
         from parallel_executor.engine.worktree_plan import plan_trees
 
-        taskfile, trees = plan_trees(taskfile, config, run_id)
+        try:
+            taskfile, trees = plan_trees(taskfile, config, run_id)
+        except UserError as e:
+            if not dry_run:
+                raise
+            for line in e.lines:  # a dry run shows the plan all the same, like `validate` (warnings)
+                click.echo(f"parallel-executor: warning: {line} (a run refuses to start until then)", err=True)
     if dry_run:
         click.echo(plan(taskfile, config, slots, schedule))
         return EXIT_OK

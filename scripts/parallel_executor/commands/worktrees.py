@@ -15,6 +15,7 @@ import click
 from parallel_executor.commands.history import tail, terminal_width
 from parallel_executor.errors import EXIT_OK
 from parallel_executor.plan.config import load_config
+from parallel_executor.results.retention import human_size
 from parallel_executor.results.worktrees import Cleaned, Worktree, clean, find
 
 
@@ -79,7 +80,6 @@ def show_clean(verdicts: list[Cleaned], dry_run: bool) -> None:
         return
     from tabulate import tabulate
 
-    from parallel_executor.commands.cleanup import human_size
 
     removed = "would remove" if dry_run else "removed"
     click.echo(tabulate([(v.run_id, v.key, human_size(v.bytes), removed if v.removed else "kept", v.reason)
@@ -92,7 +92,6 @@ def show_clean(verdicts: list[Cleaned], dry_run: bool) -> None:
 
 
 def summary(verdicts: list[Cleaned], dry_run: bool) -> str:
-    from parallel_executor.commands.cleanup import human_size
 
     gone = [v for v in verdicts if v.removed]
     freed = human_size(sum(v.bytes for v in gone))

@@ -41,7 +41,7 @@ class Tree:
     def doc(self) -> dict[str, object]:
         return {"key": self.key, "repo": str(self.repo), "path": str(self.path), "branch": self.branch,
                 "base": self.base, "target": self.target, "merge": self.merge, "state": self.state,
-                "error": self.error, "tasks": list(self.tasks)}
+                "error": self.error, "tasks": list(self.tasks), "copied": list(self.copied)}
 
 
 def plan_trees(taskfile: TaskFile, config: Config, run_id: str) -> tuple[TaskFile, dict[str, Tree]]:

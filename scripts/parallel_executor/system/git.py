@@ -9,98 +9,17 @@ import contextlib
 import fnmatch
 import os
 import shutil
-import signal
-import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-# Variables a git hook (or a user) may have set that would point git at another repository than -C's.
-_REPO_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR",
-              "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_PREFIX", "GIT_IMPLICIT_WORK_TREE", "GIT_SHALLOW_FILE")
-_READS = frozenset({"status", "rev-parse", "symbolic-ref", "for-each-ref", "merge-base", "merge-tree", "config",
-                    "diff", "show-ref"})
+from parallel_executor.system.gitrun import GitError as GitError
+from parallel_executor.system.gitrun import git as git
+from parallel_executor.system.gitrun import run as _run_git
+
 # The engine's own commits run no hooks: --no-verify alone still runs prepare-commit-msg, post-commit and
 # post-merge, and a hook that waits for a terminal would hang a headless run.
 _NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
 _FALLBACK_IDENTITY = {"name": "parallel-executor", "email": "parallel-executor@localhost"}
-
-
-class GitError(Exception):
-    """A git command failed: the message names it and says why in one or two lines."""
-
-    def __init__(self, command: str, detail: str, returncode: int | None = None) -> None:
-        super().__init__(f"{command}: {detail}" if detail else command)
-        self.command, self.detail, self.returncode = command, detail, returncode
-
-
-def git(cwd: Path, *args: str, timeout: float = 120.0, input: str | None = None) -> str:
-    """Run `git -C cwd args...` and return its stdout; a non-zero exit or a timeout is a GitError."""
-    return _run(cwd, args, timeout=timeout, input=input)[1]
-
-
-def _run(cwd: Path, args: Sequence[str], *, ok: Sequence[int] = (0,), timeout: float = 120.0,
-         input: str | None = None) -> tuple[int, str]:
-    """Exit code and stdout of git; exit codes outside `ok` raise. Some commands answer "no" with 1."""
-    command = _short(args)
-    try:
-        proc = subprocess.Popen(
-            ["git", "-C", str(cwd), *args], env=_env(args), start_new_session=True,
-            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, encoding="utf-8", errors="surrogateescape",
-        )
-    except OSError as e:
-        raise GitError(command, f"cannot run git: {e.strerror}") from None
-    try:
-        out, err = proc.communicate(input, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # git's own children (hooks, filters) too
-        proc.communicate()
-        raise GitError(command, f"timed out after {timeout:g} s", None) from None
-    except BaseException:
-        # Ctrl-C: git is in a session of its own and did not get it; let it finish rather than leave
-        # an index.lock or a half-done merge behind, then go on with the interrupt.
-        proc.communicate()
-        raise
-    if proc.returncode not in ok:
-        raise GitError(command, _summary(err or out), proc.returncode)
-    return proc.returncode, out
-
-
-def _env(args: Sequence[str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _REPO_VARS}
-    env.update(LC_ALL="C", GIT_TERMINAL_PROMPT="0", GIT_EDITOR="true")
-    words = _command_words(args)
-    if (words[:1] and words[0] in _READS) or words[:2] == ["worktree", "list"]:
-        env["GIT_OPTIONAL_LOCKS"] = "0"  # a read must not take index.lock from a git the user runs meanwhile
-    return env
-
-
-def _command_words(args: Sequence[str]) -> list[str]:
-    """args without the global options before the subcommand (-c key=value, --literal-pathspecs)."""
-    words: list[str] = []
-    rest = iter(args)
-    for arg in rest:
-        if arg == "-c":
-            next(rest, None)
-        elif not (arg.startswith("-") and not words):
-            words.append(arg)
-    return words
-
-
-def _short(args: Sequence[str]) -> str:
-    return "git " + " ".join(word[:40] for word in _command_words(args)[:2])
-
-
-def _summary(text: str) -> str:
-    """One or two lines of git's message: its errors first, without hints."""
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("hint:")]
-    errors = [line for line in lines if line.startswith(("fatal:", "error:", "CONFLICT"))]
-    chosen = (errors or lines)[:2]
-    if any("index.lock" in line for line in chosen):
-        # Someone else's lock is never removed by us: it may belong to a git that is running.
-        chosen = [*chosen[:1], "another git process may be running here; if none is, remove the lock file"]
-    return "\n".join(chosen)
 
 
 def toplevel(path: Path) -> Path | None:
@@ -114,14 +33,14 @@ def toplevel(path: Path) -> Path | None:
 
 def head_branch(repo: Path) -> str | None:
     """The checked-out branch (e.g. "main"); None when HEAD is detached."""
-    code, out = _run(repo, ("symbolic-ref", "--quiet", "HEAD"), ok=(0, 1))
+    code, out = _run_git(repo, ("symbolic-ref", "--quiet", "HEAD"), ok=(0, 1))
     return out.strip().removeprefix("refs/heads/") if code == 0 else None
 
 
 def commit_of(repo: Path, rev: str) -> str | None:
     """The full sha of the commit rev names; None when there is none. (The suffix keeps a rev such as
     "--all" from being read as an option.)"""
-    code, out = _run(repo, ("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"), ok=(0, 1))
+    code, out = _run_git(repo, ("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"), ok=(0, 1))
     return out.strip() if code == 0 else None
 
 
@@ -244,7 +163,7 @@ class _Matcher:
 
 def _identity(repo: Path) -> list[str]:
     """`-c user.name=... -c user.email=...` for what neither the config nor the environment sets."""
-    _, out = _run(repo, ("config", "--get-regexp", r"^(user|author|committer)\.(name|email)$"), ok=(0, 1))
+    _, out = _run_git(repo, ("config", "--get-regexp", r"^(user|author|committer)\.(name|email)$"), ok=(0, 1))
     known = {line.split(" ", 1)[0].rsplit(".", 1)[-1] for line in out.splitlines()}
     if {"GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"} & os.environ.keys():
         known.add("name")
@@ -257,7 +176,7 @@ def _identity(repo: Path) -> list[str]:
 def merge_conflicts(repo: Path, branch: str, into: str = "HEAD") -> list[str]:
     """The files that merging branch into `into` would leave in conflict; [] when it merges cleanly.
     Worked out in the object store alone: the checkout, index and refs are not touched."""
-    code, out = _run(repo, ("merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", into, branch),
+    code, out = _run_git(repo, ("merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", into, branch),
                      ok=(0, 1))
     if code == 0:
         return []
@@ -281,7 +200,7 @@ def merge(repo: Path, branch: str, mode: str, message: str) -> str:
                 "--quiet", "-m", message, "--", branch)
         else:
             git(repo, *_NO_HOOKS, "merge", "--squash", "--quiet", "--", branch)
-            if _run(repo, ("diff", "--cached", "--quiet"), ok=(0, 1))[0] == 1:
+            if _run_git(repo, ("diff", "--cached", "--quiet"), ok=(0, 1))[0] == 1:
                 git(repo, *_NO_HOOKS, *identity, "commit", "--quiet", "--no-verify", "-m", message)
             else:
                 _roll_back(repo)  # nothing new on the branch: only SQUASH_MSG to clear
@@ -300,7 +219,7 @@ def _roll_back(repo: Path) -> None:
 
 def is_merged(repo: Path, branch: str, into: str = "HEAD") -> bool:
     """Is branch's tip an ancestor of (or equal to) into? A missing branch is a GitError."""
-    return _run(repo, ("merge-base", "--is-ancestor", branch, into), ok=(0, 1))[0] == 0
+    return _run_git(repo, ("merge-base", "--is-ancestor", branch, into), ok=(0, 1))[0] == 0
 
 
 def remove_worktree(repo: Path, path: Path) -> None:
