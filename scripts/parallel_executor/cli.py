@@ -93,8 +93,10 @@ def analyze(file: Path, fmt: str, slots: int | None, config_path: Path | None) -
               help="Start no agent task once the run's measured cost reaches USD [config budget_usd].")
 @click.option("--schedule", type=click.Choice(["dynamic", "waves"]), default="dynamic", show_default=True,
               help="Start tasks as soon as they are ready, or wave by wave (for comparison).")
-@click.option("--backend", type=click.Choice(["local"]), default="local", show_default=True,
-              help="Where tasks run (dask comes later).")
+@click.option("--backend", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where tasks run: this machine, or a Dask cluster (pip install 'parallel-executor[dask]').")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="The Dask scheduler, e.g. tcp://host:8786 [--backend dask: an embedded LocalCluster sized from -j].")
 @CONFIG
 def run(**options: Any) -> int:
     """Run the tasks of FILE in parallel.
