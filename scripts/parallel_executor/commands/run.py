@@ -38,7 +38,7 @@ T = TypeVar("T")
 def main(file: Path, slots: int | None, timeout: float | None, retries: int | None, halt: str, dry_run: bool,
          resume: str | None, results_dir: Path | None, as_json: bool, quiet: bool, schedule: str, backend: str,
          config_path: Path | None, budget: float | None = None, base_dir: Path | None = None,
-         output: str = "failed") -> int:
+         output: str = "failed", scheduler: str | None = None) -> int:
     # `pause`/`unpause` are SIGUSR1/SIGUSR2, acted on while the run's loop turns; outside it (before
     # the first task, after the last) they must not end the engine, whose default action they are.
     for sig in (signal.SIGUSR1, signal.SIGUSR2):
@@ -52,7 +52,10 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     asked, slots = slots, _slots(slots, config, sum(t.runner is not None for t in taskfile.tasks))
     command_slots = _command_slots(asked, config, sum(t.runner is None for t in taskfile.tasks), quiet)
     if not dry_run:
-        preflight(list(taskfile.tasks), config.runners)
+        if backend == "dask":  # reach the cluster now: a bad address is exit 2 before anything starts
+            _dask_checks(taskfile, config, scheduler, slots, quiet or as_json)
+        else:
+            preflight(list(taskfile.tasks), config.runners)
         recover_dead_runs()
     run_id, reused, resumed = new_run_id(), {}, None
     if resume:  # what stands and what runs again, and why (§7), in the plan and the journal
@@ -82,7 +85,7 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     if resumed:
         state.event("resuming", rerun=resumed.rerun, reused=sorted(reused))
     history = load_durations()
-    options = RunOptions(slots=slots, halt=halt, schedule=schedule, kill_grace=config.kill_grace,
+    options = RunOptions(slots=slots, halt=halt, schedule=schedule, kill_grace=config.kill_grace, scheduler=scheduler,
                          retry_backoff=config.retry_backoff, lock_timeout=config.lock_timeout,
                          boost=config.emergency_boost, transient_retries=config.transient_retries,
                          command_slots=command_slots)
@@ -117,6 +120,20 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     if executor.signal is not None:
         return EXIT_SIGINT if executor.signal == "SIGINT" else EXIT_SIGTERM
     return EXIT_OK if executor.final_state() == "success" else EXIT_TASK_FAILED
+
+
+def _dask_checks(taskfile: TaskFile, config: Config, scheduler: str | None, slots: int, quiet: bool) -> None:
+    """Connect, and check on a worker that the runners' programs are there (§13)."""
+    from parallel_executor.engine.backends.dask import connect, missing_programs
+
+    client = connect(scheduler, slots)
+    programs = sorted({config.runners[t.runner].command[0] for t in taskfile.tasks if t.runner is not None})
+    missing = missing_programs(client, programs) if programs else []
+    if missing:
+        raise UserError([f"program '{p}' not found on a Dask worker's PATH" for p in missing])
+    if not quiet:
+        _say("on dask, memory admission and suspension and cpu_per_agent do not apply: they read this machine, "
+             "and the tasks run on the workers")
 
 
 def _say(line: str) -> None:

@@ -22,6 +22,7 @@ class RunOptions:
     boost: int = 0  # critical tasks may use extra slots, up to this many tasks in all
     transient_retries: int = 5  # more attempts for an agent's transient failures, beside a task's retries
     command_slots: int | None = None  # command tasks at once, when fewer than `slots` (§6: the CPUs)
+    scheduler: str | None = None  # --backend dask: the scheduler's address (None: an embedded cluster)
 
 
 class TaskFiles(NamedTuple):

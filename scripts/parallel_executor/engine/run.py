@@ -66,7 +66,8 @@ class Run:
             options.command_slots < options.slots and any(t.runner is None for t in specs) else None
         self.agents = AgentGate(config.max_parallel_tasks, budget, levels, commands) \
             if commands is not None or self.has_agents else None
-        admissions: list[Admission] = [*policy_checks(specs, config), self.memory]
+        # Memory is this machine's: on dask the tasks run on the workers' (§13)
+        admissions: list[Admission] = [*policy_checks(specs, config), *([self.memory] if backend == "local" else [])]
         admissions += [self.agents] if self.agents else []
         self.loop = Loop()
         self.worktrees: Worktrees | None = None
@@ -82,7 +83,7 @@ class Run:
         attempts = Attempts(config.runners, state.run_id, os.environ, {t.spec.id: t.files for t in tasks},
                             state.fresh)
         cpu = None
-        if config.cpu_per_agent and self.has_agents:
+        if config.cpu_per_agent and self.has_agents and backend == "local":
             from parallel_executor.engine.cpushare import CpuShare
 
             cpu = CpuShare(config.cpu_per_agent, self.loop, self.backend)

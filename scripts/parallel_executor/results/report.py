@@ -24,8 +24,8 @@ def describe(kind: str, task: TaskRun) -> str | None:
     if kind not in _SHOWN:
         return None
     return {
-        "started": f"attempt {task.attempts}, pid {task.pid}" if task.transient else
-                   f"attempt {task.attempts}/{task.spec.retries + 1}, pid {task.pid}",
+        "started": f"attempt {task.attempts}" + ("" if task.transient else f"/{task.spec.retries + 1}")
+                   + (f", pid {task.pid}" if task.pid else ""),  # (no pid here: it runs on a Dask worker)
         "retrying": task.reason,
         "waiting": task.reason,
         "success": f"in {task.busy:.2f}s",

@@ -4,9 +4,7 @@ posix_spawn where it can (half the cost of Popen), a pidfd per child on the loop
 child wakes it at once; without pidfds, a 20 ms poll), signals to the whole tree (its process
 group and every descendant found in /proc, even one that left the group), a timeout that
 escalates SIGTERM -> SIGKILL after the grace period, and SIGSTOP/SIGCONT to suspend and resume.
-A tree is suspended for up to three reasons at once (a pause, low memory, its CPU share), each
-lifted on its own: it continues only when none is left, so none can undo another. While it is
-paused or suspended for memory, its timeout does not count.
+A tree is held for up to three reasons at once (holds.py): a pause, low memory, its CPU share.
 
 On Linux the engine is the child subreaper of its tasks (system/reaper.py): what a task leaves
 running outside its tree comes back to the engine, which ends it when its task's attempt ends (if its
@@ -25,6 +23,7 @@ from dataclasses import dataclass, field
 import psutil
 
 from parallel_executor.engine.backends import TAIL_BYTES, AttemptEnd, AttemptSpec, Reporter, StartFailed
+from parallel_executor.engine.backends.holds import Holds
 from parallel_executor.engine.loop import Loop
 from parallel_executor.engine.records import RunOptions
 from parallel_executor.plan.model import Status
@@ -33,7 +32,6 @@ from parallel_executor.system.fsutil import open_private, tail_of
 from parallel_executor.system.reaper import Reaper
 
 REAP_AFTER = 0.05  # seconds after orphans were killed at an attempt's end: reap them
-FREEZING = frozenset({"pause", "memory"})  # reasons to suspend a tree that also stop its clock
 
 
 @dataclass
@@ -44,16 +42,10 @@ class _Child:
     out: int  # our descriptors of its stdout/stderr files, to read their tails at exit
     err: int
     started: float
-    deadline: float  # monotonic; moved on by the time spent frozen
+    holds: Holds
     stopped: Status | None = None
     error: str | None = None
     tree: list[psutil.Process] = field(default_factory=list)
-    holds: set[str] = field(default_factory=set)  # why it is suspended: pause, memory, cpu
-    frozen_at: float | None = None  # since when a freezing hold stops its clock
-    frozen: float = 0.0  # seconds spent frozen before that
-
-    def frozen_for(self, now: float) -> float:
-        return self.frozen + (now - self.frozen_at if self.frozen_at is not None else 0.0)
 
 
 class Backend:
@@ -84,7 +76,7 @@ class Backend:
             os.close(err)
             raise StartFailed(*procs.spawn_error(e, attempt.argv, attempt.cwd)) from None
         now = time.monotonic()
-        child = _Child(attempt, proc, _pidfd(proc.pid), out, err, now, now + attempt.timeout)
+        child = _Child(attempt, proc, _pidfd(proc.pid), out, err, now, Holds(now + attempt.timeout))
         self.running[attempt.task_id] = child
         self.leaders.add(proc.pid)
         self.run_ids.add(attempt.env.get(procs.RUN_ID_VAR, ""))
@@ -106,25 +98,18 @@ class Backend:
 
     def suspend(self, task_id: str, why: str) -> None:
         child = self.running.get(task_id)
-        if child is None or why in child.holds or child.stopped:
-            return  # a tree being stopped must go on to see its SIGTERM
-        if why in FREEZING and child.frozen_at is None:
-            child.frozen_at = time.monotonic()
-        child.holds.add(why)
-        if len(child.holds) == 1:
-            self._signal(task_id, signal.SIGSTOP)
+        if child is not None and not child.stopped and child.holds.add(why, time.monotonic()):
+            self._signal(task_id, signal.SIGSTOP)  # (a tree being stopped must go on to see its SIGTERM)
 
     def resume(self, task_id: str, why: str) -> None:
         child = self.running.get(task_id)
-        if child is None or why not in child.holds:
+        if child is None:
             return
-        child.holds.discard(why)
-        if child.frozen_at is not None and not child.holds & FREEZING:
-            now = time.monotonic()
-            child.frozen, child.deadline = child.frozen_for(now), child.deadline + now - child.frozen_at
-            child.frozen_at = None
-            self.loop.call_later(child.deadline - now, lambda: self._deadline(child))
-        if not child.holds:
+        now = time.monotonic()
+        go_on, moved = child.holds.lift(why, now)
+        if moved:
+            self.loop.call_later(child.holds.deadline - now, lambda: self._deadline(child))
+        if go_on:
             self._signal(task_id, signal.SIGCONT)
 
     def measure(self) -> dict[str, tuple[int, float]]:
@@ -156,10 +141,8 @@ class Backend:
 
     def _deadline(self, child: _Child) -> None:
         """Its timeout, unless time spent frozen moved the deadline on (a later timer is armed then)."""
-        if self.running.get(child.attempt.task_id) is not child or child.frozen_at is not None:
-            return  # ended, or frozen: resume() arms the timer again
-        if time.monotonic() >= child.deadline - 0.001:
-            self._terminate(child, Status.TIMEOUT)
+        if self.running.get(child.attempt.task_id) is child and child.holds.due(time.monotonic()):
+            self._terminate(child, Status.TIMEOUT)  # (frozen, it is not due: resume() arms the timer again)
 
     def _terminate(self, child: _Child, why: Status, error: str | None = None) -> None:
         """SIGTERM to the whole tree now, SIGKILL after the grace period."""
@@ -199,7 +182,7 @@ class Backend:
         os.close(child.out)
         os.close(child.err)
         now = time.monotonic()
-        busy = now - child.started - child.frozen_for(now)  # the time it could run
+        busy = now - child.started - child.holds.frozen_for(now)  # the time it could run
         self.reporter.attempt_ended(AttemptEnd(child.attempt.task_id, code, time.time(), busy, stdout, stderr,
                                                child.stopped, child.error))
 

@@ -1,0 +1,203 @@
+"""The Dask backend (§13): each attempt runs on a worker of a Dask cluster; everything else (order,
+admission, retries, budget, the journal, documents) stays the engine's.
+
+An attempt is a task submitted with `pure=False` (identical commands must both run) and `retries=0`:
+the engine's retries apply, not Dask's. On the worker it is a subprocess in a session of its own
+(dask_worker.py) writing straight to the engine's files, so the cluster must share the file system.
+Dask cannot interrupt a running task: a stop, a kill, a pause and a timeout reach the tree through
+`Client.run` in every worker process, off the loop's thread (it blocks). A worker that dies mid-task
+is a failed attempt: an embedded cluster lets no task be retried by Dask, and on any scheduler a
+second start of the same attempt (Dask rescheduling it) finds the marker the first one left and
+ends at once as failed. Memory and CPU are not measured here: the engine's machine is not the
+workers', so memory admission and suspension and the CPU share do not apply on dask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from parallel_executor.engine.backends import TAIL_BYTES, AttemptEnd, AttemptSpec, Reporter
+from parallel_executor.engine.backends.dask_worker import began_marker, run_attempt, signal_attempt
+from parallel_executor.engine.backends.holds import Holds
+from parallel_executor.engine.loop import Loop
+from parallel_executor.engine.records import RunOptions
+from parallel_executor.errors import UserError
+from parallel_executor.plan.model import Status
+from parallel_executor.system.cpus import usable_cpus
+from parallel_executor.system.fsutil import tail_file
+
+CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before saying it cannot be reached
+SIGNAL_TIMEOUT = 10.0
+_CLIENTS: dict[tuple[str | None, int], Any] = {}  # one connection per process, made before the run starts
+
+
+def connect(address: str | None, slots: int) -> Any:
+    """A client of the scheduler at `address`, or of an embedded LocalCluster sized from -j. Raises
+    UserError (exit 2) when dask is not installed or the scheduler cannot be reached."""
+    if (address, slots) in _CLIENTS:
+        return _CLIENTS[address, slots]
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # its chatter is not the run's output
+    try:
+        import dask
+        import distributed
+    except ImportError:
+        raise UserError("--backend dask needs dask.distributed: pip install 'parallel-executor[dask]' "
+                        "(make install and make test install it)") from None
+    if address:
+        try:
+            client = distributed.Client(  # type: ignore[no-untyped-call]
+                address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise UserError(f"cannot reach the Dask scheduler at {address} within {CONNECT_TIMEOUT:g}s "
+                            f"({type(e).__name__}: {e})") from None
+    else:
+        workers = max(1, min(slots, usable_cpus()))
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # a dead worker fails the attempt
+            cluster = distributed.LocalCluster(  # type: ignore[no-untyped-call]
+                n_workers=workers, threads_per_worker=-(-slots // workers), processes=True, host="127.0.0.1",
+                dashboard_address=None, silence_logs=logging.ERROR)
+        client = distributed.Client(cluster, set_as_default=False)  # type: ignore[no-untyped-call]
+    _CLIENTS[address, slots] = client
+    return client
+
+
+def missing_programs(client: Any, programs: list[str]) -> list[str]:
+    """Which of `programs` a worker does not find on its PATH (§13: machine checks are made there)."""
+    import shutil
+
+    found = client.submit(lambda names: [n for n in names if shutil.which(n) is None], programs, pure=False)
+    return list(found.result(timeout=30))
+
+
+@dataclass
+class _Attempt:
+    spec: AttemptSpec
+    key: str
+    future: Any
+    started: float
+    holds: Holds
+    stopped: Status | None = None
+    error: str | None = None
+    signalled: list[int] = field(default_factory=list)
+
+
+class Backend:
+    def __init__(self, loop: Loop, options: RunOptions, reporter: Reporter) -> None:
+        self.loop, self.grace, self.reporter = loop, options.kill_grace, reporter
+        self.client = connect(options.scheduler, options.slots)
+        self.embedded = options.scheduler is None
+        self.running: dict[str, _Attempt] = {}
+        self._signals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dask-signals")
+
+    def start(self, attempt: AttemptSpec) -> None:
+        key = f"pe-{attempt.task_id}-{attempt.number}-{secrets.token_hex(4)}"
+        future = self.client.submit(run_attempt, key, attempt.argv, str(attempt.cwd), dict(attempt.env),
+                                    attempt.files.stdout, attempt.files.stderr,
+                                    attempt.files.data if attempt.clear_data else None,
+                                    key=key, pure=False, retries=0)
+        now = time.monotonic()
+        run = _Attempt(attempt, key, future, now, Holds(now + attempt.timeout))
+        self.running[attempt.task_id] = run
+        future.add_done_callback(lambda _: self.loop.call_soon_threadsafe(lambda: self._ended(run)))
+        self.loop.call_later(attempt.timeout, lambda: self._deadline(run))
+
+    def stop(self, task_id: str, why: Status, error: str | None = None) -> None:
+        run = self.running.get(task_id)
+        if run is None or run.stopped:
+            return
+        run.stopped, run.error = why, error
+        self._send(run, signal.SIGTERM)
+        self.reporter.attempt_stopping(task_id, why)
+        self.loop.call_later(self.grace, lambda: self._send(run, signal.SIGKILL) if self._live(run) else None)
+
+    def kill(self, task_id: str) -> None:
+        if (run := self.running.get(task_id)) is not None:
+            self._send(run, signal.SIGKILL)
+
+    def suspend(self, task_id: str, why: str) -> None:
+        run = self.running.get(task_id)
+        if run is not None and not run.stopped and run.holds.add(why, time.monotonic()):
+            self._send(run, signal.SIGSTOP)
+
+    def resume(self, task_id: str, why: str) -> None:
+        run = self.running.get(task_id)
+        if run is None:
+            return
+        now = time.monotonic()
+        go_on, moved = run.holds.lift(why, now)
+        if moved:
+            self.loop.call_later(run.holds.deadline - now, lambda: self._deadline(run))
+        if go_on:
+            self._send(run, signal.SIGCONT)
+
+    def measure(self) -> dict[str, tuple[int, float]]:
+        return {}  # the workers' processes are not this machine's to measure
+
+    def close(self) -> None:
+        """End what still runs (a crash or a bug), then the connection and an embedded cluster."""
+        for run in list(self.running.values()):
+            self._signal_now(run.key, signal.SIGKILL)
+        for run in list(self.running.values()):
+            with contextlib.suppress(Exception):
+                run.future.result(timeout=self.grace + 5)
+        self.running.clear()
+        self._signals.shutdown(wait=True)
+        for address_slots, client in list(_CLIENTS.items()):
+            if client is self.client:
+                del _CLIENTS[address_slots]
+        cluster = self.client.cluster if self.embedded else None
+        with contextlib.suppress(Exception):
+            self.client.close(timeout=10)
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=10)
+
+    # ---- inside ---------------------------------------------------------------------------------
+
+    def _live(self, run: _Attempt) -> bool:
+        return self.running.get(run.spec.task_id) is run
+
+    def _deadline(self, run: _Attempt) -> None:
+        if self._live(run) and run.holds.due(time.monotonic()):
+            self.stop(run.spec.task_id, Status.TIMEOUT)
+
+    def _send(self, run: _Attempt, signum: int) -> None:
+        run.signalled.append(signum)
+        self._signals.submit(self._signal_now, run.key, signum)  # Client.run blocks: never on the loop
+
+    def _signal_now(self, key: str, signum: int) -> None:
+        with contextlib.suppress(Exception):  # a worker gone meanwhile: its tree went with it
+            self.client.run(signal_attempt, key, signum, wait=True, on_error="ignore")
+
+    def _ended(self, run: _Attempt) -> None:
+        if not self._live(run):
+            return
+        del self.running[run.spec.task_id]
+        files, now, future = run.spec.files, time.monotonic(), run.future
+        error: str | None = None
+        if future.status == "finished":
+            result = future.result()
+            code, busy, error = int(result["code"]), float(result["busy"]), result.get("error")
+        else:  # the worker died (or the cluster went away) while it ran
+            code, busy = -signal.SIGKILL, now - run.started
+            with contextlib.suppress(Exception):
+                error = f"the worker running it died ({type(future.exception()).__name__})"
+            error = error or "the worker running it died"
+        stopped = run.stopped or (Status.FAILED if error else None)
+        with contextlib.suppress(Exception):
+            future.release()
+        with contextlib.suppress(OSError):
+            os.unlink(began_marker(files.stdout, run.key))
+        self.reporter.attempt_ended(AttemptEnd(
+            run.spec.task_id, code, time.time(), max(0.0, busy - run.holds.frozen_for(now)),
+            tail_file(files.stdout, TAIL_BYTES)[0], tail_file(files.stderr, TAIL_BYTES)[0],
+            stopped, run.error or error))
+

@@ -1,0 +1,88 @@
+"""What runs inside a Dask worker (§13): an attempt as a subprocess in a session of its own, and the
+signals the engine sends to its process tree there.
+
+Dask cannot interrupt a running task, so the engine reaches the tree through `Client.run`, which
+calls `signal_attempt` in every worker process (not in a task thread): the worker that runs the
+attempt finds its process group in `_RUNNING` and signals the tree. Output goes straight to the
+engine's files: the cluster shares the file system (on one machine it is the same disk).
+Kept light: a worker imports this module, not the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from parallel_executor.system import procs
+from parallel_executor.system.fsutil import open_private
+
+_RUNNING: dict[str, int] = {}  # attempt key -> the pid (and process group) of its leader
+_STOPPED: set[str] = set()  # keys told to stop before they started here
+_LOCK = threading.Lock()
+
+
+def run_attempt(key: str, argv: Sequence[str], cwd: str, env: Mapping[str, str], stdout: str, stderr: str,
+                data: str | None) -> dict[str, Any]:
+    """Run one attempt to its end; what the engine needs to know of it."""
+    with _LOCK:
+        if key in _STOPPED:
+            return {"code": -signal.SIGTERM, "busy": 0.0, "stopped_early": True}
+    try:  # Dask starts a task again when its worker died: that is the engine's to retry, not Dask's
+        os.close(os.open(began_marker(stdout, key), os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600))
+    except FileExistsError:
+        return {"code": -signal.SIGKILL, "busy": 0.0, "error": "the worker running it died (Dask started it again)"}
+    except OSError:
+        pass  # no shared results folder here: the output files will say so
+    if data is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(data)  # an earlier attempt's structured result cannot pass for this one's
+    try:
+        out, err = open_private(stdout), open_private(stderr)
+    except OSError as e:
+        return {"code": 126, "busy": 0.0, "error": f"cannot open the output files on the worker: {e.strerror}"}
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=err, start_new_session=True)
+    except (OSError, ValueError) as e:
+        code, message = procs.spawn_error(e, argv, Path(cwd))
+        return {"code": code, "busy": 0.0, "error": f"{message} (on the worker)"}
+    finally:
+        os.close(out)
+        os.close(err)
+    with _LOCK:
+        _RUNNING[key] = proc.pid
+    try:
+        code = proc.wait()
+    finally:
+        with _LOCK:
+            _RUNNING.pop(key, None)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # what it left in its group ends with it
+    return {"code": code, "busy": time.monotonic() - started, "pid": proc.pid, "worker_pid": os.getpid()}
+
+
+def began_marker(stdout: str, key: str) -> str:
+    return os.path.join(os.path.dirname(stdout), f".{key}.began")
+
+
+def signal_attempt(key: str, signum: int) -> bool:
+    """Signal the attempt's whole tree on this worker; False when it does not run here. A stop that
+    comes before the attempt started here is remembered, so that it never starts."""
+    with _LOCK:
+        pid = _RUNNING.get(key)
+        if pid is None:
+            if signum in (signal.SIGTERM, signal.SIGKILL):
+                _STOPPED.add(key)
+            return False
+    procs.signal_tree(pid, signum, procs.descendants(pid))
+    if signum == signal.SIGTERM:
+        procs.signal_tree(pid, signal.SIGCONT, procs.descendants(pid))  # a stopped tree must see it
+    return True
