@@ -3,11 +3,13 @@ on a real loop; and the loop itself: timers, signals by name, wake-ups from othe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -17,8 +19,10 @@ from parallel_executor.engine.loop import Loop
 from parallel_executor.engine.records import RunOptions, TaskFiles
 from parallel_executor.plan.model import Status
 
+from tests.dask_test import dask_cluster_running, needs_dask
+
 pytestmark = pytest.mark.timeout(20)
-BACKENDS = ["local"]
+BACKENDS = ["local", pytest.param("dask", marks=needs_dask)]  # dask: on a scheduler and 2 workers of this module
 
 
 class Reports:
@@ -34,14 +38,38 @@ class Reports:
 
 
 class Bench:
-    def __init__(self, name: str, tmp: Path, grace: float = 0.3) -> None:
-        self.loop, self.reports, self.tmp = Loop(), Reports(), tmp
-        self.backend = make_backend(name, self.loop, RunOptions(slots=4, kill_grace=grace), self.reports)
+    def __init__(self, name: str, tmp: Path, grace: float = 0.3, scheduler: str | None = None) -> None:
+        self.name, self.loop, self.reports, self.tmp = name, Loop(), Reports(), tmp
+        options = RunOptions(slots=4, kill_grace=grace, scheduler=scheduler)
+        self.backend = make_backend(name, self.loop, options, self.reports)
+        self.pids: dict[str, int] = {}
 
     def start(self, tid: str, argv: list[str], timeout: float = 30.0) -> int | None:
         files = TaskFiles(*(str(self.tmp / f"{tid}.{x}") for x in ("json", "stdout", "stderr", "data.json")))
-        env = {"PATH": os.environ["PATH"], "PARALLEL_TASK_ID": tid}
-        return self.backend.start(AttemptSpec(tid, 1, argv, self.tmp, env, files, timeout, clear_data=False))
+        env = {"PATH": os.environ["PATH"], "PARALLEL_TASK_ID": tid, "BENCH_DIR": str(self.tmp)}
+        pid = self.backend.start(AttemptSpec(tid, 1, argv, self.tmp, env, files, timeout, clear_data=False))
+        if pid is not None:
+            self.pids[tid] = pid
+        return pid
+
+    def pid(self, tid: str) -> int:
+        """The attempt's pid: the one start returned or, where the backend runs it in another process
+        (on this machine in these tests), its tree's top process, found by its environment."""
+        deadline = time.monotonic() + 10
+        while tid not in self.pids:
+            tree = {}
+            for p in psutil.process_iter():
+                with contextlib.suppress(psutil.Error):
+                    env = p.environ()
+                    if env.get("BENCH_DIR") == str(self.tmp) and env.get("PARALLEL_TASK_ID") == tid:
+                        tree[p.pid] = p.ppid()
+            tops = [pid for pid, parent in tree.items() if parent not in tree]
+            if len(tops) == 1:
+                self.pids[tid] = tops[0]
+            else:
+                assert time.monotonic() < deadline, f"attempt {tid} did not start"
+                time.sleep(0.01)
+        return self.pids[tid]
 
     def wait(self, *tids: str, limit: float = 10) -> None:
         deadline = time.monotonic() + limit
@@ -55,9 +83,16 @@ class Bench:
         self.loop.close()
 
 
+@pytest.fixture(scope="module")
+def dask_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with dask_cluster_running(tmp_path_factory.mktemp("dask-cluster")) as cluster:
+        yield cluster.address
+
+
 @pytest.fixture(params=BACKENDS)
 def bench(request: pytest.FixtureRequest, tmp_path: Path) -> Bench:
-    made = Bench(request.param, tmp_path)
+    scheduler = request.getfixturevalue("dask_address") if request.param == "dask" else None
+    made = Bench(request.param, tmp_path, scheduler=scheduler)
     request.addfinalizer(made.close)
     return made
 
@@ -76,9 +111,14 @@ def test_an_attempt_reports_its_exit_code_and_output_tails(bench: Bench) -> None
 
 
 def test_a_missing_program_cannot_start(bench: Bench) -> None:
-    with pytest.raises(StartFailed) as failed:
+    try:
         bench.start("a", ["no-such-program-xyz"])
-    assert failed.value.exit_code == 127 and "no-such-program-xyz" in failed.value.message
+    except StartFailed as failed:
+        code, message = failed.exit_code, failed.message
+    else:  # a backend that starts it elsewhere (dask: on a worker) learns it there, as the attempt's end
+        bench.wait("a")
+        code, message = bench.reports.ends["a"].exit_code, bench.reports.ends["a"].error or ""
+    assert code == 127 and "no-such-program-xyz" in message
 
 
 def test_a_timeout_stops_the_whole_tree(bench: Bench) -> None:
@@ -112,11 +152,11 @@ def _state(pid: int, stopped: bool) -> None:
 
 
 def test_each_reason_to_suspend_is_lifted_on_its_own_and_a_pause_freezes_the_timeout(bench: Bench) -> None:
-    pid = bench.start("a", [sys.executable, "-c", "import time\nfor _ in range(8): time.sleep(0.05)"], timeout=0.6)
-    assert pid is not None
+    bench.start("a", [sys.executable, "-c", "import time\nfor _ in range(8): time.sleep(0.05)"], timeout=0.6)
     bench.backend.suspend("a", "memory")
     bench.backend.suspend("a", "pause")
     bench.backend.suspend("a", "cpu")
+    pid = bench.pid("a")
     _state(pid, stopped=True)
     for why in ("memory", "cpu"):  # the pause still holds it
         bench.backend.resume("a", why)
@@ -130,23 +170,21 @@ def test_each_reason_to_suspend_is_lifted_on_its_own_and_a_pause_freezes_the_tim
 
 
 def test_a_cpu_hold_alone_does_not_freeze_the_timeout(bench: Bench) -> None:
-    pid = bench.start("a", ["sleep", "5"], timeout=0.4)
-    assert pid is not None
+    bench.start("a", ["sleep", "5"], timeout=0.4)
     bench.backend.suspend("a", "cpu")
     bench.wait("a")
     assert bench.reports.ends["a"].stopped is Status.TIMEOUT
 
 
 def test_suspend_resume_and_measure(bench: Bench) -> None:
-    pid = bench.start("a", ["sleep", "0.5"])
-    assert pid is not None
+    bench.start("a", ["sleep", "0.5"])
     bench.backend.suspend("a", "pause")
-    deadline = time.monotonic() + 5  # SIGSTOP is delivered asynchronously: the state may lag a moment
-    while psutil.Process(pid).status() != psutil.STATUS_STOPPED:
-        assert time.monotonic() < deadline, "the attempt was not stopped"
-        time.sleep(0.01)
-    rss, cpu = bench.backend.measure()["a"]
-    assert rss > 0 and cpu >= 0
+    _state(bench.pid("a"), stopped=True)
+    if bench.name == "dask":  # the workers' processes are not the engine's machine's to measure
+        assert bench.backend.measure() == {}
+    else:
+        rss, cpu = bench.backend.measure()["a"]
+        assert rss > 0 and cpu >= 0
     time.sleep(0.6)  # longer than it would have slept: stopped, it cannot have ended
     assert "a" not in bench.reports.ends
     bench.backend.resume("a", "pause")
@@ -155,9 +193,13 @@ def test_suspend_resume_and_measure(bench: Bench) -> None:
 
 
 def test_close_ends_what_still_runs(bench: Bench) -> None:
-    pid = bench.start("a", ["sh", "-c", "sleep 30 & sleep 30"])
-    assert pid is not None
-    tree = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    bench.start("a", ["sh", "-c", "sleep 30 & sleep 30"])
+    top = psutil.Process(bench.pid("a"))
+    deadline = time.monotonic() + 5
+    while len(top.children()) < 2:  # both sleeps started
+        assert time.monotonic() < deadline, "the tree did not start"
+        time.sleep(0.01)
+    tree = [top, *top.children(recursive=True)]
     bench.backend.close()
     _, alive = psutil.wait_procs(tree, timeout=5)
     assert not alive
