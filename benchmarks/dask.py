@@ -1,0 +1,114 @@
+"""The Dask backend's cost, on a LocalCluster of 2 worker processes x 2 threads (127.0.0.1, no dashboard)
+that the engine reaches with --scheduler, so the cluster's start is never counted.
+
+(a) Per-task overhead: 500 `true` tasks through the engine (`run --backend dask --scheduler ADDR -q -j 4`)
+    against a bare loop of `client.submit(subprocess.run, ["true"], pure=False)` on the same cluster,
+    alternating, several rounds. Per-task time = wall / 500 for each; from the engine's wall time its
+    fixed start-up (a 1-task run: the interpreter, connecting to the scheduler, the run's files) is
+    subtracted first. Bar: engine <= 1.2x the bare loop (median of the per-round ratios).
+(b) Makespan: the 200-task DAG of benchmarks/makespan.py at -j 4 on the same cluster, against
+    max(critical path, total work / 4). Bar: <= 1.10x (median over the rounds).
+Run: python benchmarks/dask.py [--rounds N]"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# This file is named dask.py: its folder on sys.path would hide the dask package from this process
+# and from the worker processes the cluster spawns (they start with this process's sys.path).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from datetime import datetime  # noqa: E402
+from types import ModuleType  # noqa: E402
+from typing import Any  # noqa: E402
+
+from distributed import Client, LocalCluster  # noqa: E402
+
+TASKS = 500
+SLOTS = 4
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def engine_wall(common: ModuleType, path: Path, address: str) -> float:
+    wall: float = common.timed([*common.ENGINE, "run", str(path), "--backend", "dask", "--scheduler", address,
+                                "-q", "-j", str(SLOTS)], stderr=subprocess.DEVNULL)
+    return wall
+
+
+def bare_wall(client: Any) -> float:
+    start = time.perf_counter()
+    client.gather([client.submit(subprocess.run, ["true"], pure=False) for _ in range(TASKS)])
+    return time.perf_counter() - start
+
+
+def makespan(common: ModuleType, path: Path, address: str) -> float:
+    done = subprocess.run([*common.ENGINE, "run", str(path), "--backend", "dask", "--scheduler", address,
+                           "-j", str(SLOTS), "--json"], capture_output=True, text=True, check=True)
+    tasks = json.loads(done.stdout)["tasks"].values()
+    start = min(datetime.fromisoformat(t["start_time"]) for t in tasks)
+    end = max(datetime.fromisoformat(t["end_time"]) for t in tasks)
+    return (end - start).total_seconds()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    common, dag = _load("common"), _load("makespan")
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # makespan.py put it back
+    common.private_home()
+    many = common.write_tasks([{"id": f"t{i}", "command": ["true"]} for i in range(TASKS)])
+    one = common.write_tasks([{"id": "t0", "command": ["true"]}])
+    graph = dag.random_dag()
+    graph_path = common.write_tasks(graph)
+    bound = dag.lower_bound(graph, SLOTS)
+
+    with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        address = cluster.scheduler_address
+        client.gather([client.submit(subprocess.run, ["true"], pure=False) for _ in range(8)])  # warm up
+        engine_wall(common, one, address)
+        startup, engine, bare, spans = [], [], [], []
+        for round_ in range(args.rounds):  # alternate who goes first: no fixed order bias
+            runs = [lambda: engine.append(engine_wall(common, many, address)),
+                    lambda: bare.append(bare_wall(client))]
+            for run in runs if round_ % 2 == 0 else runs[::-1]:
+                run()
+            startup.append(engine_wall(common, one, address))
+            spans.append(makespan(common, graph_path, address))
+
+    ratios = [max(e - s, 0.0) / b for e, s, b in zip(engine, startup, bare, strict=True)]
+    ratio, span = statistics.median(ratios), statistics.median(spans)
+    ok_overhead, ok_span = ratio <= 1.2, span <= 1.10 * bound
+    print(f"cluster: LocalCluster, 2 worker processes x 2 threads on 127.0.0.1; -j {SLOTS}; {args.rounds} rounds")
+    per_task = (statistics.median(engine) - statistics.median(startup)) / TASKS
+    print(f"engine, {TASKS} tasks: median {statistics.median(engine):.3f} s wall, of which start-up (a 1-task "
+          f"run) {statistics.median(startup):.3f} s: {per_task * 1e3:.2f} ms per task")
+    print(f"bare client.submit loop, {TASKS} tasks: median {statistics.median(bare):.3f} s: "
+          f"{statistics.median(bare) / TASKS * 1e3:.2f} ms per task")
+    print(f"engine / bare loop per task (start-up subtracted): {ratio:.2f}x (bar <= 1.2x) "
+          f"{'OK' if ok_overhead else 'FAIL'}")
+    print(f"200-task DAG: makespan {span:.3f} s, lower bound max(critical path, work/{SLOTS}) {bound:.3f} s: "
+          f"{span / bound:.3f}x (bar <= 1.10x) {'OK' if ok_span else 'FAIL'}")
+    return 0 if ok_overhead and ok_span else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
