@@ -299,7 +299,7 @@ def test_without_distributed_the_dask_extra_is_named(home: Path, tasks_file: Cal
     for name in ("dask", "distributed"):  # as if neither were installed
         (hidden / f"{name}.py").write_text(f"raise ModuleNotFoundError(\"No module named '{name}'\", name={name!r})\n")
     done = engine("run", tasks_file([{"id": "a", "command": ["true"]}]), "--backend", "dask",
-                  env={"PYTHONPATH": str(hidden)})
+                  env={"PYTHONPATH": os.pathsep.join(filter(None, [str(hidden), os.environ.get("PYTHONPATH")]))})
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "[dask]" in done.stderr or "dask extra" in done.stderr, done.stderr
 
