@@ -83,7 +83,7 @@ def test_the_first_frame_and_the_first_ctrl_c_are_drawn_at_once(home: Path, task
     stubborn = "trap 'echo term' TERM; for i in $(seq 50); do sleep 0.1; done"  # outlives the grace period's start
     path = tasks_file([{"id": "slow-one", "command": stubborn}, {"id": "slow-two", "command": stubborn}])
     started = time.monotonic()  # the default refresh of 2 s: neither may wait for it
-    child = spawn_run(path, home, 80, config(tmp_path, kill_grace_seconds=3, monitoring={"refresh_interval": 2}))
+    child = spawn_run(path, home, 80, config(tmp_path, kill_grace_seconds=1, monitoring={"refresh_interval": 2}))
     child.expect(r"0/2 done")
     first_frame = time.monotonic() - started
     child.expect(r"slow-two\S* +running")
