@@ -154,15 +154,15 @@ def signal_tree(pgid: int, sig: int, members: Iterable[psutil.Process] = ()) -> 
             process.send_signal(sig)  # psutil checks the pid was not reused
 
 
-def sweep(run_id: str) -> int:
-    """Kill every process started for run_id (found by its environment); return how many."""
+def sweep(run_id: str, var: str = RUN_ID_VAR) -> int:
+    """Kill every process started for run_id (found by `var` in its environment); return how many."""
     killed = []
     me = os.getpid()
     for process in psutil.process_iter():
         if process.pid == me:
             continue
         try:
-            if process.environ().get(RUN_ID_VAR) == run_id:
+            if process.environ().get(var) == run_id:
                 process.kill()
                 killed.append(process)
         except psutil.Error:

@@ -25,16 +25,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parallel_executor.engine.backends import TAIL_BYTES, AttemptEnd, AttemptSpec, Reporter
-from parallel_executor.engine.backends.dask_worker import began_marker, run_attempt, signal_attempt
+from parallel_executor.engine.backends.dask_worker import KEY_VAR, began_marker, run_attempt, signal_attempt
 from parallel_executor.engine.backends.holds import Holds
 from parallel_executor.engine.loop import Loop
 from parallel_executor.engine.records import RunOptions
 from parallel_executor.errors import UserError
 from parallel_executor.plan.model import Status
+from parallel_executor.system import procs
 from parallel_executor.system.cpus import usable_cpus
 from parallel_executor.system.fsutil import tail_file
 
-CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before saying it cannot be reached
+CONNECT_TIMEOUT = 3.0  # seconds to reach a scheduler before saying it cannot be reached
 SIGNAL_TIMEOUT = 10.0
 _CLIENTS: dict[tuple[str | None, int], Any] = {}  # one connection per process, made before the run starts
 
@@ -96,6 +97,7 @@ class Backend:
         self.embedded = options.scheduler is None
         self.running: dict[str, _Attempt] = {}
         self._signals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dask-signals")
+        self.run_ids: set[str] = set()
 
     def start(self, attempt: AttemptSpec) -> None:
         key = f"pe-{attempt.task_id}-{attempt.number}-{secrets.token_hex(4)}"
@@ -106,6 +108,7 @@ class Backend:
         now = time.monotonic()
         run = _Attempt(attempt, key, future, now, Holds(now + attempt.timeout))
         self.running[attempt.task_id] = run
+        self.run_ids.add(attempt.env.get(procs.RUN_ID_VAR, ""))
         future.add_done_callback(lambda _: self.loop.call_soon_threadsafe(lambda: self._ended(run)))
         self.loop.call_later(attempt.timeout, lambda: self._deadline(run))
 
@@ -150,6 +153,8 @@ class Backend:
                 run.future.result(timeout=self.grace + 5)
         self.running.clear()
         self._signals.shutdown(wait=True)
+        for run_id in self.run_ids - {""}:  # what tasks left running on this machine, whatever worker had them
+            procs.sweep(run_id)
         for address_slots, client in list(_CLIENTS.items()):
             if client is self.client:
                 del _CLIENTS[address_slots]
@@ -188,6 +193,8 @@ class Backend:
             code, busy, error = int(result["code"]), float(result["busy"]), result.get("error")
         else:  # the worker died (or the cluster went away) while it ran
             code, busy = -signal.SIGKILL, now - run.started
+            # Its tree outlived it; on this machine (a LocalCluster, workers beside the engine) it is ended.
+            self._signals.submit(procs.sweep, run.key, KEY_VAR)
             with contextlib.suppress(Exception):
                 error = f"the worker running it died ({type(future.exception()).__name__})"
             error = error or "the worker running it died"

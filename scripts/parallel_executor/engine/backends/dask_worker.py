@@ -23,8 +23,10 @@ from typing import Any
 from parallel_executor.system import procs
 from parallel_executor.system.fsutil import open_private
 
+KEY_VAR = "PARALLEL_DASK_KEY"  # in the attempt's environment: what a dead worker left is found by it
 _RUNNING: dict[str, int] = {}  # attempt key -> the pid (and process group) of its leader
 _STOPPED: set[str] = set()  # keys told to stop before they started here
+_PAUSED: set[str] = set()  # keys paused (and not continued) before they started here
 _LOCK = threading.Lock()
 
 
@@ -49,7 +51,7 @@ def run_attempt(key: str, argv: Sequence[str], cwd: str, env: Mapping[str, str],
         return {"code": 126, "busy": 0.0, "error": f"cannot open the output files on the worker: {e.strerror}"}
     started = time.monotonic()
     try:
-        proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=out,
+        proc = subprocess.Popen(list(argv), cwd=cwd, env={**env, KEY_VAR: key}, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=err, start_new_session=True)
     except (OSError, ValueError) as e:
         code, message = procs.spawn_error(e, argv, Path(cwd))
@@ -59,6 +61,8 @@ def run_attempt(key: str, argv: Sequence[str], cwd: str, env: Mapping[str, str],
         os.close(err)
     with _LOCK:
         _RUNNING[key] = proc.pid
+        if key in _PAUSED:  # a pause that came while it was being handed to this worker
+            procs.signal_tree(proc.pid, signal.SIGSTOP)
     try:
         code = proc.wait()
     finally:
@@ -78,9 +82,13 @@ def signal_attempt(key: str, signum: int) -> bool:
     comes before the attempt started here is remembered, so that it never starts."""
     with _LOCK:
         pid = _RUNNING.get(key)
-        if pid is None:
+        if pid is None:  # not started here (yet): remembered, for the worker that starts it
             if signum in (signal.SIGTERM, signal.SIGKILL):
                 _STOPPED.add(key)
+            elif signum == signal.SIGSTOP:
+                _PAUSED.add(key)
+            elif signum == signal.SIGCONT:
+                _PAUSED.discard(key)
             return False
     procs.signal_tree(pid, signum, procs.descendants(pid))
     if signum == signal.SIGTERM:
