@@ -15,17 +15,25 @@ workers', so memory admission and suspension and the CPU share do not apply on d
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import secrets
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from parallel_executor.engine.backends import TAIL_BYTES, AttemptEnd, AttemptSpec, Reporter
-from parallel_executor.engine.backends.dask_worker import KEY_VAR, began_marker, run_attempt, signal_attempt
+from parallel_executor.engine.backends.dask_worker import (
+    KEY_VAR,
+    began_marker,
+    end_record,
+    pack,
+    run_attempt,
+    signal_attempt,
+)
 from parallel_executor.engine.backends.holds import Holds
 from parallel_executor.engine.loop import Loop
 from parallel_executor.engine.records import RunOptions
@@ -36,7 +44,6 @@ from parallel_executor.system.cpus import usable_cpus
 from parallel_executor.system.fsutil import tail_file
 
 CONNECT_TIMEOUT = 3.0  # seconds to reach a scheduler before saying it cannot be reached
-SIGNAL_TIMEOUT = 10.0
 _CLIENTS: dict[tuple[str | None, int], Any] = {}  # one connection per process, made before the run starts
 
 
@@ -66,6 +73,11 @@ def connect(address: str | None, slots: int) -> Any:
                 n_workers=workers, threads_per_worker=-(-slots // workers), processes=True, host="127.0.0.1",
                 dashboard_address=None, silence_logs=logging.ERROR)
         client = distributed.Client(cluster, set_as_default=False)  # type: ignore[no-untyped-call]
+    # The client batches what it sends for 10 ms: a dependent that is ready at once would wait that long
+    # at every step of a chain (Dask's own latency, ~10 ms a task, was all of it). 1 ms is plenty to batch.
+    comm = getattr(client, "scheduler_comm", None)
+    if comm is not None and hasattr(comm, "interval"):
+        comm.interval = 0.001
     _CLIENTS[address, slots] = client
     return client
 
@@ -87,7 +99,6 @@ class _Attempt:
     holds: Holds
     stopped: Status | None = None
     error: str | None = None
-    signalled: list[int] = field(default_factory=list)
 
 
 class Backend:
@@ -101,10 +112,9 @@ class Backend:
 
     def start(self, attempt: AttemptSpec) -> None:
         key = f"pe-{attempt.task_id}-{attempt.number}-{secrets.token_hex(4)}"
-        future = self.client.submit(run_attempt, key, attempt.argv, str(attempt.cwd), dict(attempt.env),
-                                    attempt.files.stdout, attempt.files.stderr,
-                                    attempt.files.data if attempt.clear_data else None,
-                                    key=key, pure=False, retries=0)
+        payload = pack(attempt.argv, str(attempt.cwd), attempt.env, attempt.files.stdout, attempt.files.stderr,
+                       attempt.files.data if attempt.clear_data else None)
+        future = self.client.submit(run_attempt, key, payload, key=key, pure=False, retries=0)
         now = time.monotonic()
         run = _Attempt(attempt, key, future, now, Holds(now + attempt.timeout))
         self.running[attempt.task_id] = run
@@ -175,7 +185,6 @@ class Backend:
             self.stop(run.spec.task_id, Status.TIMEOUT)
 
     def _send(self, run: _Attempt, signum: int) -> None:
-        run.signalled.append(signum)
         self._signals.submit(self._signal_now, run.key, signum)  # Client.run blocks: never on the loop
 
     def _signal_now(self, key: str, signum: int) -> None:
@@ -188,8 +197,11 @@ class Backend:
         del self.running[run.spec.task_id]
         files, now, future = run.spec.files, time.monotonic(), run.future
         error: str | None = None
-        if future.status == "finished":
-            result = future.result()
+        result = _end_of(files.stdout, run.key) if future.status == "finished" else None
+        if result is None and future.status == "finished":
+            with contextlib.suppress(Exception):  # a worker of another version, or no shared folder: ask Dask
+                result = future.result(timeout=30)
+        if result is not None:
             code, busy, error = int(result["code"]), float(result["busy"]), result.get("error")
         else:  # the worker died (or the cluster went away) while it ran
             code, busy = -signal.SIGKILL, now - run.started
@@ -201,10 +213,23 @@ class Backend:
         stopped = run.stopped or (Status.FAILED if error else None)
         with contextlib.suppress(Exception):
             future.release()
-        with contextlib.suppress(OSError):
-            os.unlink(began_marker(files.stdout, run.key))
+        for path in (began_marker(files.stdout, run.key), end_record(files.stdout, run.key)):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         self.reporter.attempt_ended(AttemptEnd(
             run.spec.task_id, code, time.time(), max(0.0, busy - run.holds.frozen_for(now)),
             tail_file(files.stdout, TAIL_BYTES)[0], tail_file(files.stderr, TAIL_BYTES)[0],
             stopped, run.error or error))
+
+
+
+def _end_of(stdout: str, key: str) -> dict[str, Any] | None:
+    """The end the worker recorded beside the attempt's output; None if there is none it can use
+    (then, as a last resort, Dask's own result)."""
+    try:
+        with open(end_record(stdout, key)) as f:
+            end = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return end if isinstance(end, dict) and isinstance(end.get("code"), int) else None
 

@@ -11,7 +11,9 @@ Kept light: a worker imports this module, not the engine.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import pickle
 import signal
 import subprocess
 import threading
@@ -30,9 +32,23 @@ _PAUSED: set[str] = set()  # keys paused (and not continued) before they started
 _LOCK = threading.Lock()
 
 
-def run_attempt(key: str, argv: Sequence[str], cwd: str, env: Mapping[str, str], stdout: str, stderr: str,
-                data: str | None) -> dict[str, Any]:
-    """Run one attempt to its end; what the engine needs to know of it."""
+def run_attempt(key: str, payload: bytes) -> dict[str, Any]:
+    """Run one attempt to its end. `payload` is `pack()`ed: one opaque argument is what Dask submits
+    fastest (it looks for futures inside every list and dict it is given). What the engine needs to
+    know is also left beside the output (`end_record`): reading a file costs the engine far less
+    than fetching a result through Dask."""
+    argv, cwd, env, stdout, stderr, data = pickle.loads(payload)
+    end = _run(key, argv, cwd, env, stdout, stderr, data)
+    with contextlib.suppress(OSError):
+        path = end_record(stdout, key)
+        with open(path + ".tmp", "w") as f:
+            json.dump(end, f)
+        os.replace(path + ".tmp", path)
+    return end
+
+
+def _run(key: str, argv: Sequence[str], cwd: str, env: Mapping[str, str], stdout: str, stderr: str,
+         data: str | None) -> dict[str, Any]:
     with _LOCK:
         if key in _STOPPED:
             return {"code": -signal.SIGTERM, "busy": 0.0, "stopped_early": True}
@@ -73,8 +89,17 @@ def run_attempt(key: str, argv: Sequence[str], cwd: str, env: Mapping[str, str],
     return {"code": code, "busy": time.monotonic() - started, "pid": proc.pid, "worker_pid": os.getpid()}
 
 
+def pack(argv: Sequence[str], cwd: str, env: Mapping[str, str], stdout: str, stderr: str,
+         data: str | None) -> bytes:
+    return pickle.dumps((list(argv), cwd, dict(env), stdout, stderr, data), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def began_marker(stdout: str, key: str) -> str:
     return os.path.join(os.path.dirname(stdout), f".{key}.began")
+
+
+def end_record(stdout: str, key: str) -> str:
+    return os.path.join(os.path.dirname(stdout), f".{key}.end")
 
 
 def signal_attempt(key: str, signum: int) -> bool:
