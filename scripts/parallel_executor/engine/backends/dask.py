@@ -109,18 +109,28 @@ class Backend:
         self.running: dict[str, _Attempt] = {}
         self._signals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dask-signals")
         self.run_ids: set[str] = set()
+        self._batch: list[_Attempt] = []
 
     def start(self, attempt: AttemptSpec) -> None:
-        key = f"pe-{attempt.task_id}-{attempt.number}-{secrets.token_hex(4)}"
-        payload = pack(attempt.argv, str(attempt.cwd), attempt.env, attempt.files.stdout, attempt.files.stderr,
-                       attempt.files.data if attempt.clear_data else None)
-        future = self.client.submit(run_attempt, key, payload, key=key, pure=False, retries=0)
         now = time.monotonic()
-        run = _Attempt(attempt, key, future, now, Holds(now + attempt.timeout))
+        run = _Attempt(attempt, f"pe-{attempt.task_id}-{attempt.number}-{secrets.token_hex(4)}", None, now,
+                       Holds(now + attempt.timeout))
         self.running[attempt.task_id] = run
         self.run_ids.add(attempt.env.get(procs.RUN_ID_VAR, ""))
-        future.add_done_callback(lambda _: self.loop.call_soon_threadsafe(lambda: self._ended(run)))
+        if not self._batch:  # the attempts started in this turn of the loop go to Dask as one graph
+            self.loop.call_later(0.0, self._submit)
+        self._batch.append(run)
         self.loop.call_later(attempt.timeout, lambda: self._deadline(run))
+
+    def _submit(self) -> None:
+        batch, self._batch = self._batch, []
+        payloads = [pack(r.spec.argv, str(r.spec.cwd), r.spec.env, r.spec.files.stdout, r.spec.files.stderr,
+                         r.spec.files.data if r.spec.clear_data else None) for r in batch]
+        keys = [r.key for r in batch]
+        for run, future in zip(batch, self.client.map(run_attempt, keys, payloads, key=keys, pure=False, retries=0),
+                               strict=True):
+            run.future = future  # (stopped meanwhile: the workers know its key, and it ends as it begins)
+            future.add_done_callback(lambda _, run=run: self.loop.call_soon_threadsafe(lambda: self._ended(run)))
 
     def stop(self, task_id: str, why: Status, error: str | None = None) -> None:
         run = self.running.get(task_id)
@@ -160,7 +170,8 @@ class Backend:
             self._signal_now(run.key, signal.SIGKILL)
         for run in list(self.running.values()):
             with contextlib.suppress(Exception):
-                run.future.result(timeout=self.grace + 5)
+                if run.future is not None:
+                    run.future.result(timeout=self.grace + 5)
         self.running.clear()
         self._signals.shutdown(wait=True)
         for run_id in self.run_ids - {""}:  # what tasks left running on this machine, whatever worker had them
@@ -213,12 +224,14 @@ class Backend:
         stopped = run.stopped or (Status.FAILED if error else None)
         with contextlib.suppress(Exception):
             future.release()
-        for path in (began_marker(files.stdout, run.key), end_record(files.stdout, run.key)):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        self._signals.submit(_remove, began_marker(files.stdout, run.key), end_record(files.stdout, run.key))
+        if result is not None and isinstance(result.get("stdout"), str) and isinstance(result.get("stderr"), str):
+            out, err = result["stdout"], result["stderr"]  # the worker read them: one file for the engine
+        else:
+            out, err = tail_file(files.stdout, TAIL_BYTES)[0], tail_file(files.stderr, TAIL_BYTES)[0]
         self.reporter.attempt_ended(AttemptEnd(
             run.spec.task_id, code, time.time(), max(0.0, busy - run.holds.frozen_for(now)),
-            tail_file(files.stdout, TAIL_BYTES)[0], tail_file(files.stderr, TAIL_BYTES)[0],
+            out, err,
             stopped, run.error or error))
 
 
@@ -233,3 +246,9 @@ def _end_of(stdout: str, key: str) -> dict[str, Any] | None:
         return None
     return end if isinstance(end, dict) and isinstance(end.get("code"), int) else None
 
+
+
+def _remove(*paths: str) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)

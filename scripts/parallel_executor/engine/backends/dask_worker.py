@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from parallel_executor.system import procs
-from parallel_executor.system.fsutil import open_private
+from parallel_executor.system.fsutil import open_private, tail_file
+
+TAIL_BYTES = 64 * 1024  # as backends.TAIL_BYTES: this module stays light for the workers
 
 KEY_VAR = "PARALLEL_DASK_KEY"  # in the attempt's environment: what a dead worker left is found by it
 _RUNNING: dict[str, int] = {}  # attempt key -> the pid (and process group) of its leader
@@ -39,6 +41,7 @@ def run_attempt(key: str, payload: bytes) -> dict[str, Any]:
     than fetching a result through Dask."""
     argv, cwd, env, stdout, stderr, data = pickle.loads(payload)
     end = _run(key, argv, cwd, env, stdout, stderr, data)
+    end["stdout"], end["stderr"] = tail_file(stdout, TAIL_BYTES)[0], tail_file(stderr, TAIL_BYTES)[0]
     with contextlib.suppress(OSError):
         path = end_record(stdout, key)
         with open(path + ".tmp", "w") as f:
