@@ -48,9 +48,16 @@ class Bench:
         files = TaskFiles(*(str(self.tmp / f"{tid}.{x}") for x in ("json", "stdout", "stderr", "data.json")))
         env = {"PATH": os.environ["PATH"], "PARALLEL_TASK_ID": tid, "BENCH_DIR": str(self.tmp)}
         pid = self.backend.start(AttemptSpec(tid, 1, argv, self.tmp, env, files, timeout, clear_data=False))
+        self.turn()  # a backend may hand what one turn of the loop started to its cluster at once
         if pid is not None:
             self.pids[tid] = pid
         return pid
+
+    def turn(self) -> None:
+        """Turn the loop until the timers due now have fired (the engine's loop always turns)."""
+        fired = [False]
+        self.loop.call_later(0.0, lambda: fired.__setitem__(0, True))
+        self.loop.run_until(lambda: fired[0], lambda: None)
 
     def pid(self, tid: str) -> int:
         """The attempt's pid: the one start returned or, where the backend runs it in another process
