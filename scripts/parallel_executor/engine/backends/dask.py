@@ -42,6 +42,7 @@ from parallel_executor.plan.model import Status
 from parallel_executor.system import procs
 from parallel_executor.system.cpus import usable_cpus
 from parallel_executor.system.fsutil import tail_file
+from parallel_executor.system.inotify import moved_in
 
 CONNECT_TIMEOUT = 3.0  # seconds to reach a scheduler before saying it cannot be reached
 _CLIENTS: dict[tuple[str | None, int], Any] = {}  # one connection per process, made before the run starts
@@ -110,13 +111,22 @@ class Backend:
         self._signals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dask-signals")
         self.run_ids: set[str] = set()
         self._batch: list[_Attempt] = []
+        self._by_key: dict[str, _Attempt] = {}
+        # Where the kernel is shared, an attempt's end is seen as its record lands, ~2 ms before Dask says.
+        self._watch = moved_in()
+        if self._watch is not None:
+            self.loop.add_reader(self._watch.fd, self._moved_in)
 
     def start(self, attempt: AttemptSpec) -> None:
         now = time.monotonic()
         run = _Attempt(attempt, f"pe-{attempt.task_id}-{attempt.number}-{secrets.token_hex(4)}", None, now,
                        Holds(now + attempt.timeout))
         self.running[attempt.task_id] = run
+        self._by_key[run.key] = run
         self.run_ids.add(attempt.env.get(procs.RUN_ID_VAR, ""))
+        if self._watch is not None:
+            with contextlib.suppress(OSError):
+                self._watch.watch(os.path.dirname(attempt.files.stdout))
         if not self._batch:  # the attempts started in this turn of the loop go to Dask as one graph
             self.loop.call_later(0.0, self._submit)
         self._batch.append(run)
@@ -173,6 +183,10 @@ class Backend:
                 if run.future is not None:
                     run.future.result(timeout=self.grace + 5)
         self.running.clear()
+        if self._watch is not None:  # (close may come twice: at a crash, then at the end)
+            self.loop.remove_reader(self._watch.fd)
+            self._watch.close()
+            self._watch = None
         self._signals.shutdown(wait=True)
         for run_id in self.run_ids - {""}:  # what tasks left running on this machine, whatever worker had them
             procs.sweep(run_id)
@@ -187,6 +201,12 @@ class Backend:
                 cluster.close(timeout=10)
 
     # ---- inside ---------------------------------------------------------------------------------
+
+    def _moved_in(self) -> None:
+        assert self._watch is not None
+        for name in self._watch.names():
+            if name.startswith(".pe-") and name.endswith(".end") and (run := self._by_key.get(name[1:-4])):
+                self._ended(run)
 
     def _live(self, run: _Attempt) -> bool:
         return self.running.get(run.spec.task_id) is run
@@ -206,9 +226,10 @@ class Backend:
         if not self._live(run):
             return
         del self.running[run.spec.task_id]
+        self._by_key.pop(run.key, None)
         files, now, future = run.spec.files, time.monotonic(), run.future
         error: str | None = None
-        result = _end_of(files.stdout, run.key) if future.status == "finished" else None
+        result = _end_of(files.stdout, run.key)
         if result is None and future.status == "finished":
             with contextlib.suppress(Exception):  # a worker of another version, or no shared folder: ask Dask
                 result = future.result(timeout=30)
