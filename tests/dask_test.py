@@ -358,3 +358,21 @@ def test_dask_does_not_rerun_the_attempt_of_a_dead_worker_nor_leave_it_running(
     assert result["status"] == "failed" and result["attempts"] == 1, result  # retries: 0, whatever Dask does
     assert runs.read_text().count("[") == 1
     wait_for(lambda: gone(task), timeout=5)  # the run's task process does not outlive the run
+
+
+def test_real_agent_captures_end_right_on_the_workers(home: Path, tmp_path: Path, dask_cluster: Cluster) -> None:
+    """The real CLIs' captures (tests/captures, from ../shared/agent-cli-captures) replayed by the fake
+    CLIs on the workers: a success, API errors on stdout, failures told on stderr only."""
+    from tests.agents_e2e_test import CASES
+    from tests.agents_e2e_test import run as run_agents
+
+    chosen = {"claude-mock-ok-stream", "claude-mock-e429", "codex-nokey-nogit", "gemini-mock-e503",
+              "aider-mock-e529"}
+    tasks = [{"id": c, "prompt": "say hi", "runner": runner, "env": {"FAKE_AGENT_MODE": f"capture:{c}"}}
+             for c, runner, *_ in CASES if c in chosen]
+    code, summary, err = run_agents(tmp_path, tasks, "--backend", "dask", "--scheduler", dask_cluster.address)
+    assert code == 1, err
+    for capture, _, status, error, attempts, error_class in (c for c in CASES if c[0] in chosen):
+        task = summary["tasks"][capture]
+        assert (task["status"], task["attempts"], task["error_class"]) == (status, attempts, error_class), capture
+        assert task["error"] is None if error is None else error in task["error"], capture

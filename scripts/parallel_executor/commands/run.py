@@ -127,7 +127,8 @@ def _dask_checks(taskfile: TaskFile, config: Config, scheduler: str | None, slot
     from parallel_executor.engine.backends.dask import connect, missing_programs
 
     client = connect(scheduler, slots)
-    programs = sorted({config.runners[t.runner].command[0] for t in taskfile.tasks if t.runner is not None})
+    programs = sorted({(config.runners[t.runner].command[0], t.env.get("PATH", os.environ.get("PATH", "")))
+                       for t in taskfile.tasks if t.runner is not None})
     missing = missing_programs(client, programs) if programs else []
     if missing:
         raise UserError([f"program '{p}' not found on a Dask worker's PATH" for p in missing])

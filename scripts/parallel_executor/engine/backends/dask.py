@@ -86,11 +86,13 @@ def connect(address: str | None, slots: int) -> Any:
     return client
 
 
-def missing_programs(client: Any, programs: list[str]) -> list[str]:
-    """Which of `programs` a worker does not find on its PATH (§13: machine checks are made there)."""
+def missing_programs(client: Any, programs: list[tuple[str, str]]) -> list[str]:
+    """Which of the (program, PATH) pairs a worker does not find (§13: machine checks are made there),
+    with the PATH the attempt will carry there: the engine's environment travels with each attempt."""
     import shutil
 
-    found = client.submit(lambda names: [n for n in names if shutil.which(n) is None], programs, pure=False)
+    found = client.submit(lambda pairs: [n for n, path in pairs if shutil.which(n, path=path) is None],
+                          programs, pure=False)
     return list(found.result(timeout=30))
 
 
