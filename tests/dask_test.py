@@ -290,6 +290,9 @@ def test_an_unreachable_scheduler_is_a_clear_error(home: Path, tasks_file: Calla
                   "--scheduler", "tcp://127.0.0.1:9", timeout=30)
     assert done.returncode == 2 and time.monotonic() - started < 10
     assert "tcp://127.0.0.1:9" in done.stderr and "Traceback" not in done.stderr
+    done = engine("run", tasks_file([{"id": "a", "command": ["true"]}]), "--backend", "dask",
+                  "--scheduler", "no-port-here", timeout=30)  # malformed: a half-made Client printed a traceback
+    assert done.returncode == 2 and "not a scheduler address" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_without_distributed_the_dask_extra_is_named(home: Path, tasks_file: Callable[..., Path],

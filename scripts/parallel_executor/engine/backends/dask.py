@@ -61,6 +61,14 @@ def connect(address: str | None, slots: int) -> Any:
         raise UserError("--backend dask needs dask.distributed: pip install 'parallel-executor[dask]' "
                         "(make install and make test install it)") from None
     if address:
+        try:  # a malformed one must be told before a Client is half made (its __del__ prints a traceback)
+            from distributed.comm.addressing import parse_address, parse_host_port
+
+            scheme, location = parse_address(address)
+            if scheme in ("tcp", "tls"):
+                parse_host_port(location)
+        except ValueError as e:
+            raise UserError(f"--scheduler {address!r} is not a scheduler address, like tcp://HOST:8786 ({e})") from None
         try:
             client = distributed.Client(  # type: ignore[no-untyped-call]
                 address, timeout=CONNECT_TIMEOUT, set_as_default=False)
