@@ -22,12 +22,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
-import json  # noqa: E402
 import logging  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
-from datetime import datetime  # noqa: E402
 from types import ModuleType  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -64,18 +62,6 @@ def bare_wall(client: Any, window: int) -> float:
     return time.perf_counter() - start
 
 
-def makespan(common: ModuleType, path: Path, address: str | None) -> float:
-    """The DAG's makespan from its tasks' own times (cluster start excluded); no address: the engine's
-    embedded LocalCluster, which -j 4 on 2 CPUs sizes as 2 workers x 2 threads."""
-    done = subprocess.run([*common.ENGINE, "run", str(path), "--backend", "dask", "-j", str(SLOTS), "--json",
-                           *(["--scheduler", address] if address else [])],
-                          capture_output=True, text=True, check=True)
-    tasks = json.loads(done.stdout)["tasks"].values()
-    start = min(datetime.fromisoformat(t["start_time"]) for t in tasks)
-    end = max(datetime.fromisoformat(t["end_time"]) for t in tasks)
-    return (end - start).total_seconds()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
@@ -103,8 +89,9 @@ def main() -> int:
             for run in runs if round_ % 2 == 0 else runs[::-1]:
                 run()
             walls["startup"].append(engine_wall(common, one, address, SLOTS))
-            walls["ext"].append(makespan(common, graph_path, address))
-    spans = [makespan(common, graph_path, None) for _ in range(args.rounds)]
+            walls["ext"].append(dag.makespan(graph_path, "dynamic", SLOTS, "--backend", "dask", "--scheduler", address))
+    # The engine's embedded LocalCluster: -j 4 on 2 CPUs sizes it as 2 workers x 2 threads.
+    spans = [dag.makespan(graph_path, "dynamic", SLOTS, "--backend", "dask") for _ in range(args.rounds)]
 
     def ratio(engine: str, bare: str) -> float:
         return statistics.median(max(e - s, 0.0) / b for e, s, b in

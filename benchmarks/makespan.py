@@ -36,8 +36,10 @@ def lower_bound(tasks: list[dict[str, object]], slots: int) -> float:
     return max(max(finish.values()), sum(float(t["estimate"]) for t in tasks) / slots)  # type: ignore
 
 
-def makespan(path: Path, schedule: str, slots: int) -> float:
-    done = subprocess.run([*ENGINE, "run", str(path), "-j", str(slots), "--json", "--schedule", schedule],
+def makespan(path: Path, schedule: str, slots: int, *options: str) -> float:
+    """From the first task's start to the last task's end, by the tasks' own times (what starts the
+    engine, or a cluster, is not counted); `options` go to `run` as well."""
+    done = subprocess.run([*ENGINE, "run", str(path), "-j", str(slots), "--json", "--schedule", schedule, *options],
                           capture_output=True, text=True, check=True)
     tasks = json.loads(done.stdout)["tasks"].values()
     start = min(datetime.fromisoformat(t["start_time"]) for t in tasks)
