@@ -318,6 +318,20 @@ def _kill_the_worker_of(attempt: Path, cluster: Cluster) -> tuple[int, int]:
     return task, worker
 
 
+def _run_killing_a_worker(tasks: Path, attempt: Path, cluster: Cluster,
+                          *args: str) -> tuple[int, dict[str, Any], str, int, int]:
+    """Run `tasks` on the cluster and kill the worker of the attempt that writes `attempt`: the run's
+    exit code, summary and stderr, and the pids of that attempt and worker."""
+    proc = start_engine(tasks, "--json", "--backend", "dask", "--scheduler", cluster.address, *args)
+    try:
+        task, worker = _kill_the_worker_of(attempt, cluster)
+        out, err = proc.communicate(timeout=40)
+    finally:
+        proc.kill()
+        cluster.wait_for_workers(2)
+    return proc.returncode, json.loads(out) if out else {}, err, task, worker
+
+
 # These two come last in the file: each kills a worker process, and waits for its nanny's new one.
 def test_a_worker_that_dies_mid_task_is_a_failed_attempt_and_retried(
         home: Path, tasks_file: Callable[..., Path], tmp_path: Path, dask_cluster: Cluster) -> None:
@@ -328,16 +342,10 @@ def test_a_worker_that_dies_mid_task_is_a_failed_attempt_and_retried(
                 "out == first and time.sleep(30)")
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"retry_backoff_seconds": 0.1}))
-    proc = start_engine(tasks_file([{"id": "doomed", "command": doomed, "retries": 1}]), "--json",
-                        "--backend", "dask", "--scheduler", dask_cluster.address, "--config", str(config))
-    try:
-        _, worker = _kill_the_worker_of(first, dask_cluster)
-        out, err = proc.communicate(timeout=40)
-    finally:
-        proc.kill()
-        dask_cluster.wait_for_workers(2)
-    assert proc.returncode == 0, err
-    result = json.loads(out)["tasks"]["doomed"]
+    code, summary, err, _, worker = _run_killing_a_worker(
+        tasks_file([{"id": "doomed", "command": doomed, "retries": 1}]), first, dask_cluster, "--config", str(config))
+    assert code == 0, err
+    result = summary["tasks"]["doomed"]
     assert result["status"] == "success" and result["attempts"] == 2
     assert worker not in json.loads(second.read_text())
 
@@ -348,16 +356,10 @@ def test_dask_does_not_rerun_the_attempt_of_a_dead_worker_nor_leave_it_running(
     doomed = py(f"import json, os, psutil, time; out = open({str(runs)!r}, 'a'); "
                 "json.dump([os.getpid()] + [p.pid for p in psutil.Process().parents()], out); out.close(); "
                 "time.sleep(30)")
-    proc = start_engine(tasks_file([{"id": "doomed", "command": doomed, "retries": 0}]), "--json",
-                        "--backend", "dask", "--scheduler", dask_cluster.address)
-    try:
-        task, _ = _kill_the_worker_of(runs, dask_cluster)
-        out, err = proc.communicate(timeout=40)
-    finally:
-        proc.kill()
-        dask_cluster.wait_for_workers(2)
-    assert proc.returncode == 1, err
-    result = json.loads(out)["tasks"]["doomed"]
+    code, summary, err, task, _ = _run_killing_a_worker(
+        tasks_file([{"id": "doomed", "command": doomed, "retries": 0}]), runs, dask_cluster)
+    assert code == 1, err
+    result = summary["tasks"]["doomed"]
     assert result["status"] == "failed" and result["attempts"] == 1, result  # retries: 0, whatever Dask does
     assert runs.read_text().count("[") == 1
     wait_for(lambda: gone(task), timeout=5)  # the run's task process does not outlive the run
