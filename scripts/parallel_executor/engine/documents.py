@@ -44,9 +44,9 @@ def shown(task: TaskRun, tasks: Mapping[str, TaskRun], paused: bool) -> tuple[st
     return status.value, task.reason or (task.error_line if status.finished else "")
 
 
-def listed(names: list[str], shown: int = 3) -> str:
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
+def listed(names: list[str], most: int = 3) -> str:
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
 
 
 class StatusRows:
