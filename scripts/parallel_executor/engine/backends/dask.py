@@ -15,7 +15,6 @@ workers', so memory admission and suspension and the CPU share do not apply on d
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -31,6 +30,7 @@ from parallel_executor.engine.backends.dask_worker import (
     began_marker,
     end_record,
     pack,
+    read_end_record,
     run_attempt,
     signal_attempt,
 )
@@ -242,7 +242,7 @@ class Backend:
         self._by_key.pop(run.key, None)
         files, now, future = run.spec.files, time.monotonic(), run.future
         error: str | None = None
-        result = _end_of(files.stdout, run.key)
+        result = read_end_record(files.stdout, run.key)
         if result is None and future.status == "finished":
             with contextlib.suppress(Exception):  # a worker of another version, or no shared folder: ask Dask
                 result = future.result(timeout=30)
@@ -267,18 +267,6 @@ class Backend:
             run.spec.task_id, code, time.time(), max(0.0, busy - run.holds.frozen_for(now)),
             out, err,
             stopped, run.error or error))
-
-
-
-def _end_of(stdout: str, key: str) -> dict[str, Any] | None:
-    """The end the worker recorded beside the attempt's output; None if there is none it can use
-    (then, as a last resort, Dask's own result)."""
-    try:
-        with open(end_record(stdout, key)) as f:
-            end = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return end if isinstance(end, dict) and isinstance(end.get("code"), int) else None
 
 
 

@@ -105,6 +105,18 @@ def end_record(stdout: str, key: str) -> str:
     return os.path.join(os.path.dirname(stdout), f".{key}.end")
 
 
+def read_end_record(stdout: str, key: str) -> dict[str, Any] | None:
+    """The end the worker recorded beside the attempt's output; None if there is none it can use
+    (then, as a last resort, Dask's own result)."""
+    try:
+        with open(end_record(stdout, key)) as f:
+            end = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return end if isinstance(end, dict) and isinstance(end.get("code"), int) else None
+
+
+
 def signal_attempt(key: str, signum: int) -> bool:
     """Signal the attempt's whole tree on this worker; False when it does not run here. A stop that
     comes before the attempt started here is remembered, so that it never starts."""
