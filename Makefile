@@ -16,7 +16,7 @@ INSTALLER := PYTHONPATH="$(CURDIR)/scripts" CLAUDE_CONFIG_DIR="$(CLAUDE_CONFIG_D
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,lint,dask]'
+	$(PY) -m pip install --quiet -e '.[test,lint,dask,server]'
 	touch $(STAMP)
 
 demo: $(STAMP)

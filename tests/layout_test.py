@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent / "scripts" / "parallel_executor"
 LAYERS = {"system": 1, "errors": 1, "plan": 2, "agents": 3, "engine": 4, "results": 5, "claude": 6,
-          "commands": 7, "cli": 7, "__main__": 7, "": 7}  # lowest first; "" is the package's __init__.py
+          "commands": 7, "server": 7, "cli": 7, "__main__": 7, "": 7}  # lowest first; "" is the package's __init__.py
 PROCESS_MODULES = ("os", "signal", "subprocess", "selectors", "psutil")  # the scheduler never imports these
 NOT_LOADED = ("psutil", "subprocess", "selectors")  # nor does importing it load these
 
@@ -149,6 +149,14 @@ def test_plan_and_engine_stay_below_what_uses_them() -> None:
     assert not bad, f"plan/ must stay pure planning, yet imports the engine:{listing(bad)}"
     bad = forbidden_imports(ROOT, "engine", ("results", "commands"))
     assert not bad, f"engine/ imports the views or the commands above it:{listing(bad)}"
+
+
+def test_only_serve_imports_the_server() -> None:
+    """The [server] extra stays out of every other command's start-up (§15)."""
+    outside = [e for e in edges(ROOT) + edges(ROOT, external=True)
+               if top(e.importer) != "server" and not e.importer.endswith(".commands.serve")]
+    bad = [e for e in outside if top(e.imported) == "server" or e.imported in ("starlette", "uvicorn")]
+    assert not bad, f"imports of the server outside serve:{listing(bad)}"
 
 
 def test_no_import_cycles() -> None:

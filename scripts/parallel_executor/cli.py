@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from parallel_executor import __version__
-from parallel_executor.errors import EXIT_SIGINT, EXIT_USAGE, UserError
+from parallel_executor.errors import EXIT_SIGINT, EXIT_USAGE, UserError, describe_os_error
 
 RUNTIME_DEPS = {"psutil", "jsonschema", "referencing", "tabulate", "filelock"}
 FILE = click.Path(path_type=Path, dir_okay=False)
@@ -97,6 +97,7 @@ def analyze(file: Path, fmt: str, slots: int | None, config_path: Path | None) -
               help="Where tasks run: this machine, or a Dask cluster (pip install 'parallel-executor[dask]').")
 @click.option("--scheduler", metavar="ADDRESS",
               help="The Dask scheduler, e.g. tcp://host:8786 [--backend dask: an embedded LocalCluster sized from -j].")
+@click.option("--run-id", hidden=True)  # `serve` names the run it starts (§15)
 @CONFIG
 def run(**options: Any) -> int:
     """Run the tasks of FILE in parallel.
@@ -199,9 +200,7 @@ def registry_command(action: str, name: str | None, as_json: bool) -> int:
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Only say what would be deleted, and how much it would free.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print {resources: [{name, type, decision, reason}], runs: [{run_id, ended, bytes, due, removed, "
-                   "results_dir, results_removed, reason}], freed_bytes, dry_run}.")
+@click.option("--json", "as_json", is_flag=True, help="Print {resources, runs, worktrees, freed_bytes, dry_run}.")
 @CONFIG
 def cleanup(dry_run: bool, as_json: bool, config_path: Path | None) -> int:
     """Delete temporary skills and agents by policy, and runs past retention.
@@ -260,6 +259,18 @@ def hooks(action: str, as_json: bool) -> int:
     return _call("hooks", action=action, as_json=as_json)
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0: a free port.")
+@click.option("--allow-remote", is_flag=True, help="Let --host be other than loopback (tokens then travel in clear).")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME", help="Another Host to answer (repeatable).")
+def serve(host: str, port: int, allow_remote: bool, allow_hosts: tuple[str, ...]) -> int:
+    """The HTTP API and live dashboard (pip install 'parallel-executor[server]'): start, watch, pause and
+    cancel runs from a browser or a script. The first line is `dashboard: http://HOST:PORT/#token=TOKEN`;
+    every /api/ request needs `Authorization: Bearer TOKEN` (kept in memory/config/api-token)."""
+    return _call("serve", host=host, port=port, allow_remote=allow_remote, allow_hosts=allow_hosts)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, dispatch, and turn every user error into one message and its exit code."""
     try:
@@ -287,13 +298,3 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "run `make install`, or `pip install -e .` in this checkout", err=True)
         return EXIT_USAGE
 
-
-def describe_os_error(error: OSError) -> str:
-    from parallel_executor.system.locations import claude_home
-
-    where = f"{error.filename}: " if error.filename else ""
-    text = f"{where}{error.strerror or error}"
-    home = str(claude_home())
-    if str(error.filename or "").startswith(home):
-        text += f" (the Claude home, CLAUDE_CONFIG_DIR={home}, must be a directory you can write)"
-    return text

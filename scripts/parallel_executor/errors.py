@@ -18,3 +18,14 @@ class UserError(Exception):
         self.lines = [lines] if isinstance(lines, str) else list(lines)
         self.exit_code = exit_code
         super().__init__("\n".join(self.lines))
+
+
+def describe_os_error(error: OSError) -> str:
+    from parallel_executor.system.locations import claude_home
+
+    where = f"{error.filename}: " if error.filename else ""
+    text = f"{where}{error.strerror or error}"
+    home = str(claude_home())
+    if str(error.filename or "").startswith(home):
+        text += f" (the Claude home, CLAUDE_CONFIG_DIR={home}, must be a directory you can write)"
+    return text

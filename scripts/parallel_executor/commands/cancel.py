@@ -9,26 +9,19 @@ import click
 import psutil
 
 from parallel_executor.commands.status import tally
-from parallel_executor.engine.journal import LIVE_STATES, latest_run, read_status, recover_dead_runs
+from parallel_executor.engine import control
+from parallel_executor.engine.journal import latest_run, read_status, recover_dead_runs
 from parallel_executor.errors import EXIT_OK, UserError
 from parallel_executor.plan.config import load_config
-from parallel_executor.system import procs
 
 SETTLE_MARGIN = 30.0  # seconds the engine gets beyond its kill grace to write its final state
 
 
 def main(run_id: str | None, config_path: Path | None) -> int:
     run_id = run_id or latest_run(running=True)
-    status = read_status(run_id)
-    if status["state"] not in LIVE_STATES:
-        raise UserError(f"run {run_id} is not running (it ended: {status['state']})")
+    status, engine = control.send(run_id, "cancel")
     pid, wait = int(status["pid"]), load_config(config_path).kill_grace + SETTLE_MARGIN
-    engine = procs.same_process(pid, status.get("pid_started"))
-    try:
-        if engine is None:
-            raise psutil.NoSuchProcess(pid)
-        engine.terminate()  # psutil refuses if the number was reused since `engine` was looked up
-    except psutil.NoSuchProcess:
+    if engine is None:
         recover_dead_runs()  # what the next run would do: end the dead engine's tasks
         click.echo(f"run {run_id}: its engine (pid {pid}) was already gone; its tasks were ended")
         return EXIT_OK

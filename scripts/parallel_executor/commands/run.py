@@ -13,7 +13,7 @@ import click
 
 from parallel_executor.agents import registry
 from parallel_executor.agents.runners import argv_for, preflight
-from parallel_executor.engine.journal import RunState, new_run_id, recover_dead_runs
+from parallel_executor.engine.journal import RunState, check_run_id, new_run_id, recover_dead_runs
 from parallel_executor.engine.records import RunOptions, TaskRun
 from parallel_executor.engine.resume import plan_resume
 from parallel_executor.engine.run import Listener, Run
@@ -27,6 +27,7 @@ from parallel_executor.results.history import load_durations
 from parallel_executor.results.report import EventPrinter, summary, table
 from parallel_executor.results.runlog import RunLog
 from parallel_executor.system.cpus import usable_cpus
+from parallel_executor.system.locations import runs_dir
 from parallel_executor.system.secrets import masked
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ T = TypeVar("T")
 def main(file: Path, slots: int | None, timeout: float | None, retries: int | None, halt: str, dry_run: bool,
          resume: str | None, results_dir: Path | None, as_json: bool, quiet: bool, schedule: str, backend: str,
          config_path: Path | None, budget: float | None = None, base_dir: Path | None = None,
-         output: str = "failed", scheduler: str | None = None) -> int:
+         output: str = "failed", scheduler: str | None = None, run_id: str | None = None) -> int:
     # `pause`/`unpause` are SIGUSR1/SIGUSR2, acted on while the run's loop turns; outside it (before
     # the first task, after the last) they must not end the engine, whose default action they are.
     for sig in (signal.SIGUSR1, signal.SIGUSR2):
@@ -57,7 +58,7 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
         else:
             preflight(list(taskfile.tasks), config.runners)
         recover_dead_runs()
-    run_id, reused, resumed = new_run_id(), {}, None
+    run_id, reused, resumed = _new_run(run_id, resume), {}, None
     if resume:  # what stands and what runs again, and why (§7), in the plan and the journal
         resumed = plan_resume(resume, taskfile, results_dir)
         run_id, results_dir, reused = resumed.run_id, resumed.results_dir, resumed.reused
@@ -120,6 +121,15 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
     if executor.signal is not None:
         return EXIT_SIGINT if executor.signal == "SIGINT" else EXIT_SIGTERM
     return EXIT_OK if executor.final_state() == "success" else EXIT_TASK_FAILED
+
+
+def _new_run(named: str | None, resume: str | None) -> str:
+    """A new run's id; `serve` names it beforehand, to keep inline tasks in the run's folder (§15)."""
+    if named is None:
+        return new_run_id()
+    if resume or (runs_dir() / check_run_id(named) / "status.json").exists():
+        raise UserError(f"--run-id {named}: a new run's id, not one that ran already")
+    return named
 
 
 def _dask_checks(taskfile: TaskFile, config: Config, scheduler: str | None, slots: int, quiet: bool) -> None:

@@ -12,9 +12,10 @@ import math
 import os
 import re
 import secrets
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,16 @@ class RunState:
     results_dir: Path
     fresh: bool = True  # the results directory is new: no file in it can be stale
     events_fd: int = -1
+    seq: int = 0  # the journal's last line number; a resumed run carries on from its lines (§3)
+    _writing: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def open(cls, run_id: str, results_dir: Path | None) -> RunState:
         results_dir = results_dir or results_root() / run_id
         fresh = not results_dir.exists()
         state = cls(run_id, private_dir(runs_dir() / run_id), private_dir(results_dir), fresh)
-        state.events_fd = open_private(state.run_dir / "events.jsonl", os.O_WRONLY | os.O_APPEND)
+        state.events_fd = open_private(state.run_dir / "events.jsonl", os.O_RDWR | os.O_APPEND)
+        state.seq = _lines(state.events_fd)
         # The marker names the engine, so that another engine starting before this run's first
         # status.json can tell it is alive.
         pid, started = engine_identity()
@@ -65,8 +69,10 @@ class RunState:
         (runs_dir() / "active" / self.run_id).unlink(missing_ok=True)
 
     def event(self, kind: str, **fields: Any) -> None:
-        line = json.dumps({"time": iso(time.time()), "event": kind, **fields}, ensure_ascii=False)
-        os.write(self.events_fd, (line + "\n").encode())
+        with self._writing:  # worktree threads write events too: seq and line order must agree
+            self.seq += 1
+            line = json.dumps({"seq": self.seq, "time": iso(time.time()), "event": kind, **fields}, ensure_ascii=False)
+            os.write(self.events_fd, (line + "\n").encode())
 
     def write_status(self, doc: dict[str, Any], final: bool = False) -> None:
         write_json_atomic(self.run_dir / "status.json", doc, fsync=final)
@@ -74,6 +80,13 @@ class RunState:
     def files(self, task_id: str) -> TaskFiles:
         base = str(self.results_dir / task_id)
         return TaskFiles(base + ".json", base + ".stdout", base + ".stderr", base + ".data.json")
+
+
+def _lines(fd: int) -> int:
+    count = 0
+    while chunk := os.read(fd, 1 << 20):
+        count += chunk.count(b"\n")
+    return count
 
 
 def read_events(run_dir: Path) -> Iterator[dict[str, Any]]:

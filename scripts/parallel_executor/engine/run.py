@@ -26,6 +26,7 @@ from parallel_executor.engine.records import RunOptions, TaskRun
 from parallel_executor.engine.resume import Resume, digests
 from parallel_executor.engine.scheduler import Scheduler
 from parallel_executor.engine.supervision import Supervision
+from parallel_executor.plan.analyzer import Graph, waves
 from parallel_executor.plan.config import Config
 from parallel_executor.plan.model import Status, TaskFile
 from parallel_executor.plan.simulate import time_left
@@ -35,6 +36,7 @@ from parallel_executor.system.timestamps import iso
 
 STATUS_INTERVAL = 0.1  # status.json is rewritten at most ~10 times a second...
 STATUS_SHARE = 0.1  # ...and, for a huge run, takes at most ~10% of the engine's time
+ETA_EVERY = 2.0  # seconds between the ETAs status.json carries (a list scheduling of what is left)
 
 if TYPE_CHECKING:
     from parallel_executor.engine.worktree_plan import Tree
@@ -97,6 +99,7 @@ class Run:
         self._flush_armed = False
         self._flushed = 0.0
         self._flush_gap = STATUS_INTERVAL
+        self._eta: tuple[float, float | None] = (time.monotonic(), None)  # when computed, seconds left
 
     # ---- what views and commands read -----------------------------------------------------
 
@@ -142,6 +145,14 @@ class Run:
         slots = self.options.command_slots if self.agents is None and self.options.command_slots else self.options.slots
         return time_left(left, self.scheduler.dependents, self.scheduler.keys, slots, guess, unmet, running)
 
+    def _eta_now(self) -> float | None:
+        """The ETA for status.json (the API's dashboard), worked out at most every ETA_EVERY seconds."""
+        now = time.monotonic()
+        if now - self._eta[0] >= ETA_EVERY:
+            eta = self.eta()
+            self._eta = (now, None if eta is None else round(eta, 1))
+        return self._eta[1]
+
     def totals(self) -> dict[str, float | int]:
         return totals(self.tasks.values(), self.scheduler.started, self.scheduler.ended)
 
@@ -159,7 +170,7 @@ class Run:
             "state": self.scheduler.live_state() if ended is None else self.final_state(),
             "slots": self.options.slots,
             **({"agents": agents} if (agents := self.agents_doc()) else {}),
-            **({"totals": self.totals()} if ended else {}),
+            **({"totals": self.totals()} if ended else {"eta_seconds": self._eta_now()}),
             **({"worktrees": self.worktrees.docs()} if self.worktrees else {}),
             "tasks": self.rows.current(),
         }
@@ -177,7 +188,8 @@ class Run:
 
     def run(self) -> None:
         self.state.event("run-started", pid=self.pid, tasks=len(self.tasks), slots=self.options.slots,
-                         digests=digests(self.taskfile))  # what each task was, for a later --resume
+                         digests=digests(self.taskfile),  # what each task was, for a later --resume
+                         waves=waves(Graph(self.taskfile.tasks)))  # the API's batches (§15)
         gc.freeze()  # the plan lives as long as the run: keep it out of every collection
         try:
             self.loop.catch_signals(self._signalled)

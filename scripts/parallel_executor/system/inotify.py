@@ -1,8 +1,9 @@
-"""Files moved into a directory, as Linux's inotify reports them (through libc; none elsewhere).
+"""Files moved into a directory, or written to, as Linux's inotify reports them (through libc; none elsewhere).
 
 The Dask backend learns that an attempt ended from the record its worker renames into the results
 folder, without waiting for Dask's own messages, where the worker shares this machine's kernel; a
-worker elsewhere (NFS) is not seen, and Dask's report still comes.
+worker elsewhere (NFS) is not seen, and Dask's report still comes. The API server follows a run's
+journal as it grows (IN_MODIFY).
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import ctypes.util
 import os
 import struct
 
+IN_MODIFY = 0x00000002
 IN_MOVED_TO = 0x00000080
 _HEADER = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of name
 
 
-class MovedIn:
-    """Watches directories; `fd` is readable when something was moved into one; `names()` reads them."""
+class Watcher:
+    """Watches paths; `fd` is readable when `mask` happened to one; `names()` reads what (in a directory)."""
 
-    def __init__(self) -> None:
+    def __init__(self, mask: int = IN_MOVED_TO) -> None:
+        self.mask = mask
         self._libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:
@@ -29,7 +32,7 @@ class MovedIn:
 
     def watch(self, directory: str) -> None:
         if directory not in self.watched:
-            if self._libc.inotify_add_watch(self.fd, os.fsencode(directory), IN_MOVED_TO) < 0:
+            if self._libc.inotify_add_watch(self.fd, os.fsencode(directory), self.mask) < 0:
                 raise OSError(ctypes.get_errno(), "inotify_add_watch", directory)
             self.watched.add(directory)
 
@@ -52,9 +55,9 @@ class MovedIn:
         os.close(self.fd)
 
 
-def moved_in() -> MovedIn | None:
+def moved_in(mask: int = IN_MOVED_TO) -> Watcher | None:
     """A watcher, or None where there is no inotify."""
     try:
-        return MovedIn()
+        return Watcher(mask)
     except (OSError, AttributeError):
         return None
