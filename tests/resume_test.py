@@ -232,3 +232,14 @@ def test_resume_end_to_end(home: Path, tasks_file: Callable[..., Path], tmp_path
     assert [s["resumed"] for s in history[0]["sessions"]] == [False, True]
     refused = engine("run", tasks_file(tasks, "other.json"), "--resume", first["run_id"])
     assert refused.returncode == 2 and "is a run of" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_journal_seq_grows_by_one_per_line_across_resumes(home: Path, chain: Callable[..., Path]) -> None:
+    path = chain(b="exit 1")
+    assert run_json(path)[0] == 1
+    assert run_json(path, "--resume")[0] == 1  # b fails again: a third session has something to do
+    assert run_json(chain(), "--resume")[0] == 0
+    journal = next((home / "memory" / "temp" / "runs").glob("*/events.jsonl")).read_text().splitlines()
+    events = [json.loads(line) for line in journal]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert [e["event"] for e in events].count("run-started") == 3
