@@ -134,14 +134,17 @@ def test_a_released_lock_leaves_the_shared_file_while_the_run_goes_on(home: Path
         except (FileNotFoundError, ValueError):
             return []
 
+    go = tmp_path / "go"  # long runs until the test has seen quick's lock go (at most 30 s)
+    long = f"for i in $(seq 600); do [ -e {go} ] && exit 0; sleep 0.05; done"
     path = tasks_file([{"id": "quick", "command": ["sleep", "0.5"], "paths": ["shared/"]},
-                       {"id": "long", "command": ["sleep", "4"], "paths": ["elsewhere/"]}])
+                       {"id": "long", "command": long, "paths": ["elsewhere/"]}])
     engine = subprocess.Popen([*ENGINE, "run", "--quiet", str(path)], cwd=tmp_path, stdout=subprocess.DEVNULL)
     try:
         wait_for(lambda: sorted(holders()) == ["long", "quick"])
-        wait_for(lambda: holders() == ["long"], timeout=2.5)  # quick ends at 0.5 s; long runs until 4 s
+        wait_for(lambda: holders() == ["long"], timeout=2.5)  # quick ends at 0.5 s; long runs until told
         assert engine.poll() is None
     finally:
+        go.touch()
         assert engine.wait(timeout=30) == 0
     assert holders() == []
 
