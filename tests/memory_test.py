@@ -94,18 +94,23 @@ def test_admission_waits_for_memory_and_says_why(home: Path, tasks_file: Callabl
 def test_newest_task_is_suspended_and_resumed(home: Path, tasks_file: Callable[..., Path], tmp_path: Path) -> None:
     free = tmp_path / "available"
     free.write_text(str(4 * GB))
-    sleeper = py("import time\nfor _ in range(40): time.sleep(0.1)")
+    go = tmp_path / "go"  # both run until the test has seen new suspended and resumed (at most 30 s)
+    sleeper = py(f"import pathlib, time\nfor _ in range(600):\n    if pathlib.Path({str(go)!r}).exists(): break\n"
+                 "    time.sleep(0.05)")
     proc = start(tasks_file([{"id": "old", "command": sleeper}, {"id": "new", "command": sleeper, "priority": "low"}]),
                  "-j", "2", env={"PARALLEL_EXECUTOR_AVAILABLE_MEMORY_FILE": str(free)})
-    wait_for(lambda: status_of(home, "new").get("status") == "running" and status_of(home, "old").get("pid"))
-    free.write_text(str(100 * 2**20))  # below the 512 MB reserve
-    wait_for(lambda: status_of(home, "new").get("status") == "paused")
-    assert str(status_of(home, "new")["reason"]).startswith("suspended: low memory")
-    pid = int(status_of(home, "new")["pid"])  # type: ignore[call-overload]
-    assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
-    assert psutil.Process(int(status_of(home, "old")["pid"])).status() != psutil.STATUS_STOPPED  # type: ignore
-    free.write_text(str(4 * GB))
-    wait_for(lambda: status_of(home, "new").get("status") == "running")
+    try:
+        wait_for(lambda: status_of(home, "new").get("status") == "running" and status_of(home, "old").get("pid"))
+        free.write_text(str(100 * 2**20))  # below the 512 MB reserve
+        wait_for(lambda: status_of(home, "new").get("status") == "paused")
+        assert str(status_of(home, "new")["reason"]).startswith("suspended: low memory")
+        pid = int(status_of(home, "new")["pid"])  # type: ignore[call-overload]
+        assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
+        assert psutil.Process(int(status_of(home, "old")["pid"])).status() != psutil.STATUS_STOPPED  # type: ignore
+        free.write_text(str(4 * GB))
+        wait_for(lambda: status_of(home, "new").get("status") == "running")
+    finally:
+        go.touch()
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "suspended new" in err.replace("  ", " ") and "resumed" in err
