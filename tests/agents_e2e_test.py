@@ -165,7 +165,7 @@ def test_denied_tools_are_named_and_fail_the_task_only_when_asked(home: Path, tm
 def test_a_running_agent_shows_its_latest_message(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "tasks.json").write_text(json.dumps([{"id": "t", "prompt": "write the parser"}]))
     monkeypatch.setenv("PATH", f"{FAKES}:{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_AGENT_SLEEP", "2.5")
+    monkeypatch.setenv("FAKE_AGENT_SLEEP", "20")  # running until the test has seen it, then ended
     proc = start_engine(tmp_path / "tasks.json")
     try:
         def latest() -> str | None:
@@ -177,6 +177,7 @@ def test_a_running_agent_shows_its_latest_message(home: Path, tmp_path: Path, mo
         wait_for(lambda: bool(latest()), timeout=10)
         assert "working on: write the parser" in str(latest())
     finally:
+        proc.terminate()  # the engine ends the agent's tree (following_test checks that SIGTERM does)
         proc.wait(timeout=30)
 
 
