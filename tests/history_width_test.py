@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,25 @@ pytestmark = pytest.mark.timeout(60)
 DEEP = "a-rather-long-folder-name/of-some-project/with/its/tasks/kept/here"
 
 
-@pytest.fixture
-def runs(home: Path, tasks_file: Callable[..., Path], tmp_path: Path) -> list[dict[str, str]]:
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, str]]]:
+    """A Claude home holding three runs, made once for this file (`history` only reads it)."""
+    root = tmp_path_factory.mktemp("history-width")
+    env = {"CLAUDE_CONFIG_DIR": str(root / "claude")}
     for n, name in enumerate(["tasks.json", "the-nightly-build-and-deploy-tasks.json", "t.json"]):
-        folder = tmp_path / DEEP / str(n)
+        folder = root / DEEP / str(n)
         folder.mkdir(parents=True)
         path = folder / name
         path.write_text(json.dumps([{"id": "a", "command": py("pass")}]))
-        assert engine("run", "-q", path).returncode == 0
-    return json.loads(engine("history", "--json").stdout)  # type: ignore[no-any-return]
+        assert engine("run", "-q", path, env=env).returncode == 0
+    return root / "claude", json.loads(engine("history", "--json", env=env).stdout)
+
+
+@pytest.fixture
+def runs(three_runs: tuple[Path, list[dict[str, str]]], monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
+    home, made = three_runs
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home))
+    return made
 
 
 def table(out: str) -> list[dict[str, str]]:
