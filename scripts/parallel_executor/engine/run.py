@@ -206,8 +206,9 @@ class Run:
                 self.path_locks.release_all()
             self.loop.close()
             self.scheduler.finish()
-        self.state.event("run-finished", state=self.final_state())
+        # status.json first: whoever reads the journal's last line (the API's event stream) finds it final
         self.state.write_status(self.status_doc(), final=True)
+        self.state.event("run-finished", state=self.final_state())
 
     def _signalled(self, name: str) -> None:
         """Ctrl-C or `cancel` stops the run; `pause`/`unpause` (SIGUSR1/SIGUSR2) hold it. Each is

@@ -81,9 +81,10 @@ def host_name(header: str) -> str:
 
 
 def allowed_hosts(bound: str, extra: tuple[str, ...]) -> frozenset[str]:
-    bound = bound.lower()
-    named = {bound, f"[{bound}]" if ":" in bound and not bound.startswith("[") else bound, "localhost"}
-    return frozenset(named | {h.lower() for h in extra})
+    """The Host names answered: the bound address (an IPv6 one in brackets, as Host writes it),
+    localhost, and each --allow-host."""
+    bound = bound.lower().strip("[]")
+    return frozenset({f"[{bound}]" if ":" in bound else bound, "localhost", *(h.lower() for h in extra)})
 
 
 class Guard:
