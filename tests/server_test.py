@@ -119,6 +119,16 @@ def test_errors_are_json_never_a_traceback(served: Server) -> None:
         assert 400 <= status < 500 and isinstance(doc, dict) and doc["error"], (path, raw, status, doc)
 
 
+def test_secrets_are_served_masked_or_not_at_all(served: Server, tmp_path: Path) -> None:
+    tasks = {"tasks": [{"id": "keyed", "command": "test ${#API_KEY} = 12", "env": {"API_KEY": "s3cret-value"}}]}
+    run_id = served.start({"tasks": tasks})
+    assert served.wait_state(run_id, ended)["state"] == "success"  # the task got the value
+    served_text = [json.dumps(served.get(f"/api/runs/{run_id}")), json.dumps(served.get("/api/runs")),
+                   json.dumps(list(served.events(run_id))), served.get(f"/api/runs/{run_id}/timeline"),
+                   json.dumps(served.get(f"/api/runs/{run_id}/batches"))]
+    assert not [text for text in served_text if "s3cret-value" in text]
+
+
 def test_serve_refuses_a_remote_host_without_allow_remote(tmp_path: Path) -> None:
     env = {**os.environ, "CLAUDE_CONFIG_DIR": str(tmp_path)}
     done = subprocess.run([*ENGINE, "serve", "--host", "0.0.0.0", "--port", "0"], capture_output=True, text=True,
