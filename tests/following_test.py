@@ -4,6 +4,8 @@ terminal, seen by psutil, status.json and the journal."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -29,6 +31,12 @@ def chatty(name: str, seconds: float) -> list[str]:
               f"    print('{name} step', i, '{LONG_LINE}', flush=True); time.sleep(0.1)")
 
 
+def chatty_until(name: str, go: Path) -> list[str]:
+    """A task that prints long lines every 0.1 s until the test creates go (at most 30 s)."""
+    return py(f"import pathlib, time\nfor i in range(300):\n    print('{name} step', i, '{LONG_LINE}', flush=True)\n"
+              f"    if pathlib.Path({str(go)!r}).exists(): break\n    time.sleep(0.1)")
+
+
 def spawn_run(path: Path, home: Path, width: int, config: Path, *args: str) -> pexpect.spawn:
     return pexpect.spawn(ENGINE[0], [*ENGINE[1:], "run", str(path), "--config", str(config), *args],
                          dimensions=(30, width), encoding="utf-8", timeout=20,
@@ -45,15 +53,23 @@ def config(tmp_path: Path, **extra: object) -> Path:
 def test_the_monitor_lists_the_queue_and_keeps_id_status_and_elapsed(
         home: Path, tasks_file: Callable[..., Path], tmp_path: Path, width: int) -> None:
     ids = ["review-security-audit", "review-performance-pass", "lint-everything", "unit-tests-backend"]
-    path = tasks_file([*({"id": tid, "command": chatty(tid, 1.2)} for tid in ids),
+    go = tmp_path / "go"
+    path = tasks_file([*({"id": tid, "command": chatty_until(tid, go)} for tid in ids),
                        {"id": "final-report", "command": "exit 4", "blockedBy": ids[:2]}])
     started = time.monotonic()
     child = spawn_run(path, home, width, config(tmp_path), "-j", "2")
-    child.expect(r"0/5 done")
-    first_frame = time.monotonic() - started
+    child.logfile_read = seen = io.StringIO()
+    try:
+        child.expect(r"0/5 done")
+        first_frame = time.monotonic() - started
+        # the first two run until a frame has shown both with their output
+        wait_for(lambda: _read(child) and all(re.search(rf"{tid} +running +\d:\d\d +(command +)?{tid} step",
+                                                        ESCAPES.sub("", seen.getvalue())) for tid in ids[:2]))
+    finally:
+        go.touch()
     child.expect(pexpect.EOF, timeout=30)
     child.close()
-    monitor = re.split(r"task +status +attempts", ESCAPES.sub("", child.before))[0]  # the report follows
+    monitor = re.split(r"task +status +attempts", ESCAPES.sub("", seen.getvalue()))[0]  # the report follows
     assert child.exitstatus == 1
     assert first_frame < LATENCY, f"the first frame took {first_frame:.2f}s"
     lines = monitor.replace("\r", "\n").split("\n")
@@ -66,6 +82,13 @@ def test_the_monitor_lists_the_queue_and_keeps_id_status_and_elapsed(
     assert re.search(rf"final-report +pending +(command +)?{blocked}", monitor)  # at 80 columns the reason is cut
     assert re.search(r"\d/5 done · 1 failed · \d:\d\d", monitor)  # the failure counted in the header
     assert re.search(r"ETA \d:\d\d", monitor)
+
+
+def _read(child: pexpect.spawn) -> bool:
+    """Whatever the child printed by now (into its logfile_read); always true."""
+    with contextlib.suppress(pexpect.TIMEOUT):
+        child.read_nonblocking(100_000, timeout=0.05)
+    return True
 
 
 def test_a_long_queue_collapses_to_counts(home: Path, tasks_file: Callable[..., Path], tmp_path: Path) -> None:
