@@ -92,8 +92,19 @@ class Cluster:
         for survivor in tree:  # one that left its group
             with contextlib.suppress(psutil.NoSuchProcess):
                 survivor.kill()
-        _, alive = psutil.wait_procs(tree, timeout=10)
-        assert not alive, f"cluster processes left: {alive}"
+        # Ended ones may stay zombies for a while: those under init wait for it to reap them (>1 s in some containers).
+        deadline = time.monotonic() + 10
+        while alive := [p for p in tree if not ended(p)]:
+            assert time.monotonic() < deadline, f"cluster processes left: {alive}"
+            time.sleep(0.02)
+
+
+def ended(proc: psutil.Process) -> bool:
+    """proc is gone, or a zombie: it ended and awaits its reaper (init may take a while)."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 @contextlib.contextmanager
