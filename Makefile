@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/makespan.py
 	$(PY) benchmarks/ratelimit.py
 	$(PY) benchmarks/worktrees.py
+	$(PY) benchmarks/server.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info examples/demo/.claude
