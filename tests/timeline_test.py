@@ -32,13 +32,25 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def real_run(tmp_path: Path) -> str:
-    """Run the three tasks through the engine; the report's `timeline` line (the page's path)."""
-    path = tmp_path / "tasks.json"
+@pytest.fixture(scope="module")
+def the_real_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The three tasks run through the engine once for this file (the tests only read the run): the
+    Claude home it ran in, and the report's `timeline` line (the page's path)."""
+    root = tmp_path_factory.mktemp("timeline-run")
+    home = root / "claude"
+    home.mkdir()
+    path = root / "tasks.json"
     path.write_text(json.dumps(TASKS))
-    done = engine("run", path, "-j", "2")
+    done = engine("run", path, "-j", "2", env={"CLAUDE_CONFIG_DIR": str(home)})
     assert done.returncode == 1, done.stderr
-    return next(line.split(None, 1)[1] for line in done.stdout.splitlines() if line.startswith("timeline "))
+    return home, next(line.split(None, 1)[1] for line in done.stdout.splitlines() if line.startswith("timeline "))
+
+
+@pytest.fixture
+def real_run(the_real_run: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    home, page_path = the_real_run
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home))
+    return page_path
 
 
 def bars(text: str) -> dict[str, tuple[str, str]]:
@@ -55,9 +67,7 @@ def filled(bar: str) -> set[int]:
     return {n for n, char in enumerate(bar) if char != " "}
 
 
-def test_the_chart_of_a_real_run_shows_what_overlapped_what_failed_and_what_waited(home: Path,
-                                                                                   tmp_path: Path) -> None:
-    real_run(tmp_path)
+def test_the_chart_of_a_real_run_shows_what_overlapped_what_failed_and_what_waited(real_run: str) -> None:
     done = engine("timeline", env={"COLUMNS": "100"})
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout  # not a terminal: plain text
@@ -72,8 +82,8 @@ def test_the_chart_of_a_real_run_shows_what_overlapped_what_failed_and_what_wait
     assert re.search(r"parallelism \d+\.\d\d", done.stdout) and "speedup estimate" in done.stdout
 
 
-def test_the_page_opened_in_a_real_browser_has_one_element_per_task(home: Path, tmp_path: Path) -> None:
-    auto = Path(real_run(tmp_path))
+def test_the_page_opened_in_a_real_browser_has_one_element_per_task(real_run: str, tmp_path: Path) -> None:
+    auto = Path(real_run)
     assert auto.name == "timeline.html" and auto.stat().st_mode & 0o777 == 0o600
     target = tmp_path / "page.html"
     done = engine("timeline", "--html", target)
