@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from parallel_executor.engine import control
+from parallel_executor.engine.journal import RUN_ID
 from parallel_executor.errors import UserError
 from parallel_executor.server import events, launch, runs
 from parallel_executor.server.security import BODY_LIMIT, Guard
@@ -81,7 +82,8 @@ def make_app(token: str, hosts: frozenset[str], cwd: Path) -> Guard:
 
     async def follow(request: Request) -> Response:
         run_id = request.path_params["run_id"]
-        await run_in_threadpool(runs.status_of, run_id)  # 404 for a run that is not there
+        if not RUN_ID.fullmatch(run_id) or not (runs_dir() / run_id / "events.jsonl").is_file():
+            raise runs.ApiError(404, f"no run '{run_id}'")  # no status.json read (and validated) per follower
         try:
             after = events.parse_after(request.headers.get("last-event-id", request.query_params.get("after")))
         except ValueError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 from collections.abc import AsyncIterator, Callable
@@ -19,17 +20,21 @@ from parallel_executor.system.inotify import IN_MODIFY, IN_MOVED_TO, Watcher, mo
 
 LOOK_EVERY = 1.0  # seconds: a stream looks at its run's state at least this often (no inotify: its file too)
 KEEPALIVE = 15.0  # seconds of silence before a comment line, so that proxies keep the stream open
+BATCH = 0.05  # seconds: a busy journal wakes its streams at most this often (each wake costs every stream)
 
 
 class Changes:
-    """Wakes every waiting stream when a watched run folder changes."""
+    """Wakes every waiting stream when a watched run folder changes: at once after a quiet spell, then at
+    most once per BATCH, so that a run writing hundreds of lines a second costs a few wakes, not hundreds."""
 
     def __init__(self) -> None:
         self._watcher: Watcher | None = None
-        self._changed: asyncio.Event | None = None
+        self._waiters: set[asyncio.Future[None]] = set()
+        self._pending: asyncio.TimerHandle | None = None
+        self._woke = 0.0
+        self.version = 0
 
     def start(self) -> None:
-        self._changed = asyncio.Event()
         self._watcher = moved_in(IN_MODIFY | IN_MOVED_TO)
         if self._watcher is not None:
             asyncio.get_running_loop().add_reader(self._watcher.fd, self._fired)
@@ -46,15 +51,32 @@ class Changes:
                 self._watcher.watch(str(folder))
 
     def _fired(self) -> None:
-        assert self._watcher is not None and self._changed is not None
+        assert self._watcher is not None
         self._watcher.names()
-        self._changed.set()  # wakes every waiter...
-        self._changed.clear()  # ...and the next wait waits for the next change
+        if self._pending is None:
+            loop = asyncio.get_running_loop()
+            self._pending = loop.call_at(max(loop.time(), self._woke + BATCH), self._wake)
 
-    async def wait(self, timeout: float) -> None:
-        assert self._changed is not None
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+    def _wake(self) -> None:
+        self._pending = None
+        self._woke = asyncio.get_running_loop().time()
+        self.version += 1
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+
+    async def wait(self, timeout: float, seen: int) -> None:
+        """Until a change after `seen` (a version read before the stream last read its file), or timeout."""
+        if self.version != seen:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        try:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(waiter, timeout)  # a future: no task made per wait
+        finally:
+            self._waiters.discard(waiter)
 
 
 def parse_after(value: str | None) -> int:
@@ -75,6 +97,7 @@ async def stream(run_dir: Path, after: int, changes: Changes, engine_gone: Calla
         loop = asyncio.get_running_loop()
         journal, quiet_since, looked = _Journal(after), loop.time(), loop.time()
         while True:
+            seen = changes.version
             if data := _read_all(fd):
                 if out := journal.take(data):
                     quiet_since = loop.time()
@@ -90,7 +113,7 @@ async def stream(run_dir: Path, after: int, changes: Changes, engine_gone: Calla
             if loop.time() - quiet_since >= KEEPALIVE:
                 quiet_since = loop.time()
                 yield b": keepalive\n\n"
-            await changes.wait(LOOK_EVERY)
+            await changes.wait(LOOK_EVERY, seen)
     finally:
         os.close(fd)
 
@@ -120,16 +143,28 @@ class _Journal:
         out = []
         for line in lines:
             self.line_number += 1
-            try:
-                event = json.loads(line)
-            except ValueError:
+            parsed = _parsed(line)
+            if parsed is None:
                 continue  # a torn line after a power cut: never a whole event
-            if not isinstance(event, dict):
-                continue
-            kind = str(event.get("event", "message"))
-            self.final = str(event.get("state")) if kind == "run-finished" else None  # a resume carries on
-            seq = event.get("seq")
-            seq = seq if isinstance(seq, int) else self.line_number  # a journal from before seq: its line
+            seq, final, event = parsed
+            self.final = final
+            seq = seq if seq is not None else self.line_number  # a journal from before seq: its line
             if seq > self.after:
-                out.append(b"id: %d\nevent: %s\ndata: %s\n\n" % (seq, kind.replace("\n", " ").encode(), line.strip()))
+                out.append(event if event[:4] == b"id: " else b"id: %d\n%s" % (seq, event))
         return b"".join(out)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parsed(line: bytes) -> tuple[int | None, str | None, bytes] | None:
+    """A journal line, parsed once for every stream that reads it: (seq, final state, SSE bytes)."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    kind = str(event.get("event", "message"))
+    final = str(event.get("state")) if kind == "run-finished" else None  # a resume carries on
+    seq = event.get("seq")
+    body = b"event: %s\ndata: %s\n\n" % (kind.replace("\n", " ").encode(), line.strip())
+    return (seq, final, b"id: %d\n%s" % (seq, body)) if isinstance(seq, int) else (None, final, body)
