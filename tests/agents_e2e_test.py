@@ -185,7 +185,7 @@ def test_cpu_bound_agents_on_a_saturated_machine_are_throttled(home: Path, tmp_p
     burn = "import sys, time\nend = time.time() + float(sys.argv[1])\nwhile time.time() < end: pass\n"
     runner = {"command": [sys.executable, "-c", burn], "prompt_args": ["{prompt}"], "output": "text"}
     cores = len(os.sched_getaffinity(0))
-    tasks = [{"id": f"agent{i}", "prompt": "4.5", "runner": "burn"} for i in range(2)]
+    tasks = [{"id": f"agent{i}", "prompt": "3", "runner": "burn"} for i in range(2)]  # held ~1 s in, under the load
     tasks += [{"id": f"load{i}", "command": [sys.executable, "-c", burn, "2"]} for i in range(cores + 1)]
     code, summary, _ = run(tmp_path, tasks, "-j", str(len(tasks)),
                            config={"cpu_per_agent": "20%", "runners": {"burn": runner}})
