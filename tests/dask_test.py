@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -113,21 +114,24 @@ def dask_cluster_running(root: Path, workers: int = 2) -> Iterator[Cluster]:
     root.mkdir(parents=True, exist_ok=True)
     info = root / "scheduler.json"
     log = (root / "scheduler.log").open("wb")
-    scheduler = subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+    with socket.socket() as probe:  # a free port, so that the workers start with the scheduler, not after it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    scheduler = subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
                                   "--scheduler-file", str(info)],
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=root)
     log.close()
-    cluster = Cluster("", root, scheduler)
+    cluster = Cluster(f"tcp://127.0.0.1:{port}", root, scheduler)
     try:
+        for _ in range(workers):  # each tries to reach the scheduler until it is up
+            cluster.add_worker()
         deadline = time.monotonic() + 30
         while not info.exists() or not info.read_text().strip():
             assert scheduler.poll() is None, (root / "scheduler.log").read_text()
             assert time.monotonic() < deadline, "the scheduler did not start"
             time.sleep(0.05)
         time.sleep(0.05)  # the file is written at once, but give a half-written one a moment
-        cluster.address = json.loads(info.read_text())["address"]
-        for _ in range(workers):
-            cluster.add_worker()
+        assert json.loads(info.read_text())["address"] == cluster.address
         cluster.wait_for_workers(workers)
         yield cluster
     finally:
