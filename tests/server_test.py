@@ -227,6 +227,7 @@ def test_pause_stops_the_trees_and_cancel_ends_them(served: Server, tmp_path: Pa
     run_id = served.start({"tasks": {"tasks": tasks}})
     doc = served.wait_state(run_id, lambda d: all(t["status"] == "running" and t.get("pid") for t in d["tasks"]))
     pids = [t["pid"] for t in doc["tasks"]]
+    assert doc["eta_seconds"] > 0 and doc["engine_alive"]  # sleep 30 has no history: 1 s each, guessed
     trees = [p for pid in pids for p in _tree(pid)]
     status, answer = served.request("POST", f"/api/runs/{run_id}/pause")
     assert status == 200 and answer["state"] == "paused"

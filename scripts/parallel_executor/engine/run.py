@@ -99,7 +99,7 @@ class Run:
         self._flush_armed = False
         self._flushed = 0.0
         self._flush_gap = STATUS_INTERVAL
-        self._eta: tuple[float, float | None] = (time.monotonic(), None)  # when computed, seconds left
+        self._eta: tuple[float, float | None] = (-ETA_EVERY, None)  # when computed, seconds left
 
     # ---- what views and commands read -----------------------------------------------------
 

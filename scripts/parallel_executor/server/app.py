@@ -26,7 +26,7 @@ from parallel_executor.system.locations import runs_dir
 
 PAGE = Path(__file__).with_name("dashboard.html")
 # The page carries its script and style inline; the nonce lets exactly those run, nothing injected.
-PAGE_POLICY = ("default-src 'none'; script-src 'nonce-{n}'; style-src 'nonce-{n}' 'unsafe-inline'; "
+PAGE_POLICY = ("default-src 'none'; script-src 'nonce-{n}'; style-src 'nonce-{n}'; "
                "connect-src 'self'; img-src 'self' data:; frame-src 'self'; base-uri 'none'; form-action 'none'")
 
 
