@@ -103,18 +103,22 @@ def test_a_long_queue_collapses_to_counts(home: Path, tasks_file: Callable[..., 
 
 def test_the_first_frame_and_the_first_ctrl_c_are_drawn_at_once(home: Path, tasks_file: Callable[..., Path],
                                                                  tmp_path: Path) -> None:
-    stubborn = "trap 'echo term' TERM; for i in $(seq 50); do sleep 0.1; done"  # outlives the grace period's start
+    trapped = tmp_path / "trapped"
+    trapped.mkdir()
+    stubborn = (f"trap 'echo term' TERM; touch {trapped}/$PARALLEL_TASK_ID; "  # outlives the grace period's start
+                "for i in $(seq 50); do sleep 0.1; done")
     path = tasks_file([{"id": "slow-one", "command": stubborn}, {"id": "slow-two", "command": stubborn}])
     started = time.monotonic()  # the default refresh of 2 s: neither may wait for it
     child = spawn_run(path, home, 80, config(tmp_path, kill_grace_seconds=1, monitoring={"refresh_interval": 2}))
     child.expect(r"0/2 done")
     first_frame = time.monotonic() - started
-    child.expect(r"slow-two\S* +running")
+    wait_for(lambda: len(list(trapped.iterdir())) == 2)  # both run, with their trap set
     sent = time.monotonic()
     child.sendintr()
     child.expect(r"stopping: ending 2 tasks \(Ctrl-C again to kill now\)")
     said = time.monotonic() - sent
     child.expect(r"stopping · ")  # the header says so too
+    child.expect(r"slow-two\S* +running")  # in the frame drawn at once, not at the next refresh
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 130
