@@ -5,11 +5,21 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import engine, helper, processes_with_marker, run_json, start_engine, tasks_running, wait_for
+from tests.conftest import (
+    ENGINE,
+    engine,
+    helper,
+    processes_with_marker,
+    run_json,
+    start_engine,
+    tasks_running,
+    wait_for,
+)
 
 
 def tree_tasks(tasks_file: Callable[..., Path], marker: str) -> Path:
@@ -87,12 +97,22 @@ def test_status_watch_off_a_terminal_follows_the_run_to_its_end(home: Path, task
                                                                 tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"monitoring": {"refresh_interval": 0.1}}))
-    proc = start_engine(tasks_file([{"id": "a", "command": "sleep 0.5"}, {"id": "b", "command": "sleep 1",
-                                                                           "blockedBy": ["a"]}]), "-q")
-    wait_for(lambda: tasks_running(home, 1))
-    done = engine("status", "--watch", "--config", config, timeout=20)
+    go = tmp_path / "go"  # a runs until the watch has printed its first line (at most 30 s); b ends at once then
+    wait = f"for i in $(seq 600); do [ -e {go} ] && exit 0; sleep 0.05; done"
+    proc = start_engine(tasks_file([{"id": "a", "command": wait}, {"id": "b", "command": wait,
+                                                                    "blockedBy": ["a"]}]), "-q")
+    try:
+        wait_for(lambda: tasks_running(home, 1))
+        watch = subprocess.Popen([*ENGINE, "status", "--watch", "--config", str(config)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        assert watch.stderr is not None
+        first = watch.stderr.readline()
+    finally:
+        go.touch()
+    out, rest = watch.communicate(timeout=20)
+    err = first + rest
     proc.communicate(timeout=20)
-    assert done.returncode == 0, done.stderr
-    assert "running: 1 pending, 1 running" in done.stderr or "running: 1 running, 1 pending" in done.stderr
-    assert "success: 2 success" in done.stderr and "\x1b[" not in done.stderr + done.stdout
-    assert "state       success" in done.stdout
+    assert watch.returncode == 0, err
+    assert "running: 1 pending, 1 running" in err or "running: 1 running, 1 pending" in err
+    assert "success: 2 success" in err and "\x1b[" not in err + out
+    assert "state       success" in out
