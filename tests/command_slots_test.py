@@ -27,7 +27,7 @@ def test_without_j_commands_use_the_cpus_and_agents_keep_max_concurrent(
     cpus = usable_cpus()
     out = tmp_path / "out"
     out.mkdir()
-    done = engine("run", "-q", tasks_file(commands(out, cpus + 3)))
+    done = engine("run", "-q", tasks_file(commands(out, cpus + 1)))  # one more than the cap
     assert done.returncode == 0 and max_overlap(intervals(out)) == cpus
     log = tmp_path / "log"
     log.mkdir()
@@ -53,5 +53,5 @@ def test_j_above_the_cpus_runs_that_many_with_a_note_and_the_config_can_say_othe
         f.unlink()
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"max_concurrent_commands": 1}))
-    done = engine("run", "-q", "-j", "4", "--config", config, tasks_file(commands(out, 3)))
+    done = engine("run", "-q", "-j", "4", "--config", config, tasks_file(commands(out, 2)))  # one at a time
     assert done.returncode == 0 and max_overlap(intervals(out)) == 1
