@@ -59,7 +59,7 @@ def test_critical_tasks_use_extra_slots(home: Path, tasks_file: Callable[..., Pa
     out.mkdir()
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"emergency_boost": 3}))
-    tasks = [timed_task(out, f"n{i}", 0.6) for i in range(4)] + [
+    tasks = [timed_task(out, f"n{i}", 0.4) for i in range(4)] + [
         timed_task(out, f"c{i}", 0.6, priority="critical") for i in range(2)]
     code, _ = run_json(tasks_file(tasks), "-j", "1", "--config", config)
     assert code == 0
