@@ -162,7 +162,10 @@ def test_a_run_from_a_file_goes_to_success(served: Server, tmp_path: Path) -> No
     assert served.request("GET", f"/api/runs/{run_id}/batches/2")[0] == 404
     assert served.get(f"/api/runs/{run_id}/tasks/b/log") == "second\n"
     assert served.get(f"/api/runs/{run_id}/tasks/c/log?stream=stderr") == "third\n"
-    assert run_id in [r["run_id"] for r in served.get("/api/runs")]
+    assert [r["state"] for r in served.get("/api/runs") if r["run_id"] == run_id] == ["success"]
+    path = served.home / "memory" / "temp" / "runs" / run_id / "status.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "state": "partial"}))  # as a --resume would
+    assert [r["state"] for r in served.get("/api/runs") if r["run_id"] == run_id] == ["partial"]
     page = served.get(f"/api/runs/{run_id}/timeline")
     assert 'data-task-id="b"' in page
 

@@ -19,6 +19,7 @@ from parallel_executor.system.locations import results_root, runs_dir
 from parallel_executor.system.timestamps import epoch
 
 LAST_LINE_BYTES = 4096  # enough of a running task's output to find its last line
+_FINISHED: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}  # run id -> (status.json's stat, summary)
 LOG_LIMIT = 8 << 20  # bytes of a log served at once (its end); ?tail= asks for fewer lines
 
 
@@ -39,13 +40,21 @@ def status_of(run_id: str) -> dict[str, Any]:
 
 
 def listed(limit: int) -> list[dict[str, Any]]:
-    """The runs, newest first, as `history --json` shows them."""
+    """The runs, newest first, as `history --json` shows them. A finished run's summary is kept while
+    its status.json stays the same file: the dashboard asks every few seconds."""
     from parallel_executor.commands.history import summary
 
     runs = []
     for run_id in run_ids():
-        with contextlib.suppress(UserError, KeyError, TypeError, ValueError):
-            runs.append(summary(read_status(run_id)))
+        with contextlib.suppress(UserError, KeyError, TypeError, ValueError, OSError):
+            info = os.stat(runs_dir() / run_id / "status.json")
+            stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+            kept = _FINISHED.get(run_id)
+            if kept is None or kept[0] != stamp:
+                kept = stamp, summary(read_status(run_id))
+                if kept[1]["state"] not in LIVE_STATES:
+                    _FINISHED[run_id] = kept
+            runs.append(kept[1])
         if len(runs) == limit:
             break
     return runs
