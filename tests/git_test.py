@@ -9,9 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from parallel_executor.system import git
 from parallel_executor.system.git import GitError
+
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -382,7 +385,8 @@ def test_ctrl_c_lets_git_finish(repo: Path, tmp_path: Path) -> None:
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              start_new_session=True, text=True)
     assert child.stdout is not None and child.stdout.readline() == "go\n"
-    time.sleep(0.2)
+    # Once git runs (its alias's sleep is there), not after a fixed time: a loaded machine may be slower.
+    wait_for(lambda: any(p.name() == "sleep" for p in psutil.Process(child.pid).children(recursive=True)), 10)
     os.killpg(child.pid, signal.SIGINT)
     _, err = child.communicate(timeout=10)
     assert "KeyboardInterrupt" in err
