@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -167,8 +168,24 @@ def sweep(run_id: str, var: str = RUN_ID_VAR) -> int:
                 killed.append(process)
         except psutil.Error:
             continue
-    psutil.wait_procs(killed, timeout=2)
+    _wait_ended(killed, 2.0)
     return len(killed)
+
+
+def _wait_ended(processes: list[psutil.Process], timeout: float) -> None:
+    """Until each is gone or a zombie: not our children, they are reaped by their parent (or init,
+    which may take a second), and a zombie holds nothing any more."""
+    deadline = time.monotonic() + timeout
+    while processes and time.monotonic() < deadline:
+        time.sleep(0.01)
+        processes = [p for p in processes if _running(p)]
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def alive(pid: int, started: float | None) -> bool:
