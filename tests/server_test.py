@@ -248,6 +248,19 @@ def test_pause_stops_the_trees_and_cancel_ends_them(served: Server, tmp_path: Pa
     assert served.request("POST", f"/api/runs/{run_id}/explode")[0] == 404
 
 
+def test_a_dead_engine_ends_the_stream_and_cancel_ends_what_it_left(served: Server, tmp_path: Path) -> None:
+    run_id = served.start({"tasks": {"tasks": [{"id": "left", "command": "sleep 30"}]}})
+    doc = served.wait_state(run_id, lambda d: d["tasks"][0]["status"] == "running" and d["tasks"][0].get("pid"))
+    task = psutil.Process(doc["tasks"][0]["pid"])
+    psutil.Process(doc["pid"]).kill()  # kill -9: no run-finished line will come
+    got = list(served.events(run_id))
+    assert got[-1][1:] == ("end", {"state": "engine gone"})
+    assert served.get(f"/api/runs/{run_id}")["engine_alive"] is False
+    status, answer = served.request("POST", f"/api/runs/{run_id}/cancel")
+    assert status == 202 and answer["state"] == "cancelled"
+    wait_for(lambda: not task.is_running() or task.status() == psutil.STATUS_ZOMBIE, 10)
+
+
 def test_a_run_outlives_a_restart_of_the_server(home: Path, tmp_path: Path) -> None:
     first = Server(home, tmp_path)
     tasks = [{"id": "slow", "command": "sleep 1.5; echo done"}, {"id": "after", "command": "echo after",

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from parallel_executor.engine import control
-from parallel_executor.engine.journal import RUN_ID
+from parallel_executor.engine.journal import RUN_ID, recover_dead_runs
 from parallel_executor.errors import UserError
 from parallel_executor.server import events, launch, runs
 from parallel_executor.server.security import BODY_LIMIT, Guard
@@ -119,8 +119,11 @@ def _steer(run_id: str, action: str) -> dict[str, Any]:
         raise runs.ApiError(409, e.lines[0]) from None
     except UserError as e:
         raise runs.ApiError(404, e.lines[0]) from None
+    if engine is None and action == "cancel":  # as the CLI's cancel: end what the dead engine left running
+        recover_dead_runs()
+        return {"run_id": run_id, "state": runs.status_of(run_id)["state"]}
     if engine is None and status["state"] != control.WANTED.get(action):
-        raise runs.ApiError(409, f"run {run_id}: its engine (pid {status['pid']}) is gone")
+        raise runs.ApiError(409, f"run {run_id}: its engine (pid {status['pid']}) is gone; cancel ends what it left")
     if action == "cancel":
         return {"run_id": run_id, "state": "stopping"}
     now = control.wait_for(run_id, control.WANTED[action], 5.0)
