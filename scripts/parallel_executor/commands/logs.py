@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from parallel_executor.agents.streams import rendered
-from parallel_executor.engine.journal import LIVE_STATES, read_status, run_ids
+from parallel_executor.engine.journal import LIVE_STATES, read_status, results_of, run_ids
 from parallel_executor.errors import EXIT_OK, UserError
 from parallel_executor.plan import checks, model
-from parallel_executor.system.locations import results_root
 
 POLL = 0.2  # seconds between looks at a followed file and its run's status
 FINISHED = {status.value for status in model.FINISHED}
@@ -28,7 +27,7 @@ def main(task_id: str, run_id: str | None, stderr: bool, follow: bool, raw: bool
     doc = read_status(run_id)
     if _task(doc, task_id) is None:
         raise UserError(f"run {run_id} has no task '{task_id}'")
-    path = Path(doc.get("results_dir") or results_root() / run_id) / f"{task_id}.{'stderr' if stderr else 'stdout'}"
+    path = results_of(doc) / f"{task_id}.{'stderr' if stderr else 'stdout'}"
     render = not (raw or stderr or not (_task(doc, task_id) or {}).get("runner"))
     offset = _copy(path, 0, render, last=not follow)
     while follow and not _ended(run_id, task_id):

@@ -12,13 +12,13 @@ from typing import Any
 
 import click
 
-from parallel_executor.engine.journal import LIVE_STATES, engine_alive, latest_run, read_events, read_status
+from parallel_executor.engine.journal import LIVE_STATES, engine_alive, latest_run, read_events, read_status, results_of
 from parallel_executor.errors import EXIT_OK, UserError
 from parallel_executor.results import timeline
 from parallel_executor.results.runlog import log_path
 from parallel_executor.results.timeline_html import write_page
 from parallel_executor.system.jsonfile import BadJSON, read_json
-from parallel_executor.system.locations import results_root, runs_dir
+from parallel_executor.system.locations import runs_dir
 
 STYLES = {timeline.BAR: "green", timeline.BAD: "red", timeline.FAIL: "bold red", timeline.OPEN: "bold cyan",
           timeline.WAIT: "dim", timeline.HELD: "yellow", timeline.SKIP: "magenta"}
@@ -42,7 +42,7 @@ def main(run_id: str | None, html: Path | None) -> int:
 
 def load(run_id: str) -> timeline.Timeline:
     doc = read_status(run_id)
-    results = Path(doc.get("results_dir") or results_root() / run_id)
+    results = results_of(doc)
     details = {str(t["id"]): detail(results / f"{t['id']}.json") for t in doc["tasks"]}
     until = time.time() if doc.get("state") in LIVE_STATES and engine_alive(doc) else None
     tl = timeline.build(doc, read_events(runs_dir() / run_id), details, until)

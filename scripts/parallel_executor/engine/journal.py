@@ -120,6 +120,11 @@ def read_status(run_id: str) -> dict[str, Any]:
     return status
 
 
+def results_of(status: dict[str, Any]) -> Path:
+    """Where a run's results are: its --results-dir, else the default folder of its id."""
+    return Path(status.get("results_dir") or results_root() / status["run_id"])
+
+
 def run_ids() -> list[str]:
     """Every recorded run, newest first (run ids begin with their start time)."""
     root = runs_dir()

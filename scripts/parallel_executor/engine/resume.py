@@ -16,12 +16,19 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
-from parallel_executor.engine.journal import check_run_id, engine_alive, latest_run_of, read_events, read_status
+from parallel_executor.engine.journal import (
+    check_run_id,
+    engine_alive,
+    latest_run_of,
+    read_events,
+    read_status,
+    results_of,
+)
 from parallel_executor.errors import UserError
 from parallel_executor.plan import schemas
 from parallel_executor.plan.model import Status, TaskFile, TaskSpec
 from parallel_executor.system.jsonfile import read_json
-from parallel_executor.system.locations import results_root, runs_dir
+from parallel_executor.system.locations import runs_dir
 
 CHANGED = "its definition changed"
 NEW = "new in the file"
@@ -73,7 +80,7 @@ def plan_resume(asked: str, taskfile: TaskFile, results_dir: Path | None) -> Res
                          "(its latest run) or without it (a new run)"])
     if engine_alive(status):
         raise UserError(f"run {run_id} is still running (engine pid {status['pid']})")
-    results_dir = results_dir or Path(status.get("results_dir") or results_root() / run_id)
+    results_dir = results_dir or results_of(status)
     last, produced, latest = journal_of(run_id)
     known = set(latest) if latest is not None else {str(t.get("id")) for t in status["tasks"]}
     rows = {str(t.get("id")): str(t.get("status", "")) for t in status["tasks"]}

@@ -9,13 +9,21 @@ from pathlib import Path
 from typing import Any
 
 from parallel_executor.agents.streams import rendered
-from parallel_executor.engine.journal import LIVE_STATES, RUN_ID, marked_engine, read_events, read_status, run_ids
+from parallel_executor.engine.journal import (
+    LIVE_STATES,
+    RUN_ID,
+    marked_engine,
+    read_events,
+    read_status,
+    results_of,
+    run_ids,
+)
 from parallel_executor.errors import UserError
 from parallel_executor.plan import checks
 from parallel_executor.system import procs
 from parallel_executor.system.fsutil import tail_file
 from parallel_executor.system.jsonfile import BadJSON, read_json
-from parallel_executor.system.locations import results_root, runs_dir
+from parallel_executor.system.locations import runs_dir
 from parallel_executor.system.timestamps import epoch
 
 LAST_LINE_BYTES = 4096  # enough of a running task's output to find its last line
@@ -66,7 +74,7 @@ def run_doc(run_id: str) -> dict[str, Any]:
     from parallel_executor.commands.history import summary
 
     doc = status_of(run_id)
-    results = results_dir(doc)
+    results = results_of(doc)
     for task in doc["tasks"]:
         if task.get("status") in ("running", "paused"):
             task["last_line"] = last_line(results / f"{task['id']}.stdout")
@@ -74,10 +82,6 @@ def run_doc(run_id: str) -> dict[str, Any]:
     if doc["state"] not in LIVE_STATES:
         doc["summary"] = summary(doc)
     return doc
-
-
-def results_dir(doc: dict[str, Any]) -> Path:
-    return Path(doc.get("results_dir") or results_root() / doc["run_id"])
 
 
 def last_line(path: Path) -> str:
@@ -100,7 +104,7 @@ def task_log(run_id: str, task_id: str, stream: str, tail: int | None, raw: bool
     doc = status_of(run_id)
     if not checks.TASK_ID.fullmatch(task_id) or all(t.get("id") != task_id for t in doc["tasks"]):
         raise ApiError(404, f"run {run_id} has no task '{task_id}'")
-    text, cut = tail_file(str(results_dir(doc) / f"{task_id}.{stream}"), LOG_LIMIT)
+    text, cut = tail_file(str(results_of(doc) / f"{task_id}.{stream}"), LOG_LIMIT)
     lines = text.splitlines()[1 if cut else 0:]  # a cut first line is not a line
     if not raw and stream == "stdout":
         lines = rendered(lines)
@@ -120,7 +124,7 @@ def batches(run_id: str) -> list[dict[str, Any]]:
     if waves is None:
         raise ApiError(404, f"run {run_id}'s journal has no waves (it ran before the API existed)")
     rows = {t["id"]: t for t in doc["tasks"]}
-    results = results_dir(doc)
+    results = results_of(doc)
     return [_batch(n, [tid for tid in wave if tid in rows], rows, results) for n, wave in enumerate(waves)]
 
 
