@@ -115,7 +115,7 @@ def main(file: Path, slots: int | None, timeout: float | None, retries: int | No
             bookkeeping("the registry", lambda: registry.release(run_id), None)
     after = record(executor, config, log)
     if as_json:
-        click.echo(json.dumps(summary(executor, waves(Graph(taskfile.tasks)), after), indent=2))
+        click.echo(json.dumps(summary(executor, executor.waves, after), indent=2))
     else:
         click.echo(table(executor, after))
     if executor.signal is not None:

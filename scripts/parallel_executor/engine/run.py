@@ -7,6 +7,7 @@ through it (tasks, running, totals, final state) and never reach into the parts 
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import time
@@ -186,10 +187,15 @@ class Run:
 
     # ---- running --------------------------------------------------------------------------
 
+    @functools.cached_property
+    def waves(self) -> list[list[str]]:
+        """The plan's waves: in the journal (the API's batches) and the --json summary."""
+        return waves(Graph(self.taskfile.tasks))
+
     def run(self) -> None:
         self.state.event("run-started", pid=self.pid, tasks=len(self.tasks), slots=self.options.slots,
                          digests=digests(self.taskfile),  # what each task was, for a later --resume
-                         waves=waves(Graph(self.taskfile.tasks)))  # the API's batches (§15)
+                         waves=self.waves)  # the API's batches (§15)
         gc.freeze()  # the plan lives as long as the run: keep it out of every collection
         try:
             self.loop.catch_signals(self._signalled)
