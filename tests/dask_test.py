@@ -308,6 +308,10 @@ def test_an_unreachable_scheduler_is_a_clear_error(home: Path, tasks_file: Calla
     done = engine("run", tasks_file([{"id": "a", "command": ["true"]}]), "--backend", "dask",
                   "--scheduler", "no-port-here", timeout=30)  # malformed: a half-made Client printed a traceback
     assert done.returncode == 2 and "not a scheduler address" in done.stderr and "Traceback" not in done.stderr
+    for other in ("tls://127.0.0.1:9", "ucx://127.0.0.1:9"):  # Dask raised TypeError for these: a traceback
+        done = engine("run", tasks_file([{"id": "a", "command": ["true"]}]), "--backend", "dask",
+                      "--scheduler", other, timeout=30)
+        assert done.returncode == 2 and "tcp://" in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
 def test_without_distributed_the_dask_extra_is_named(home: Path, tasks_file: Callable[..., Path],

@@ -65,8 +65,9 @@ def connect(address: str | None, slots: int) -> Any:
             from distributed.comm.addressing import parse_address, parse_host_port
 
             scheme, location = parse_address(address)
-            if scheme in ("tcp", "tls"):
-                parse_host_port(location)
+            if scheme != "tcp":  # tls:// would need certificates the engine has no way to be given
+                raise ValueError(f"the engine speaks tcp:// to a scheduler, not {scheme}://")
+            parse_host_port(location)
         except ValueError as e:
             raise UserError(f"--scheduler {address!r} is not a scheduler address, like tcp://HOST:8786 ({e})") from None
         try:
@@ -101,7 +102,10 @@ def missing_programs(client: Any, programs: list[tuple[str, str]]) -> list[str]:
 
     found = client.submit(lambda pairs: [n for n, path in pairs if shutil.which(n, path=path) is None],
                           programs, pure=False)
-    return list(found.result(timeout=30))
+    try:
+        return list(found.result(timeout=30))
+    except TimeoutError:
+        raise UserError("no Dask worker answered within 30 s: does the scheduler have workers?") from None
 
 
 @dataclass
