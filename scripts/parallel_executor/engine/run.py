@@ -7,7 +7,6 @@ through it (tasks, running, totals, final state) and never reach into the parts 
 
 from __future__ import annotations
 
-import functools
 import gc
 import os
 import time
@@ -27,7 +26,7 @@ from parallel_executor.engine.records import RunOptions, TaskRun
 from parallel_executor.engine.resume import Resume, digests
 from parallel_executor.engine.scheduler import Scheduler
 from parallel_executor.engine.supervision import Supervision
-from parallel_executor.plan.analyzer import Graph, waves
+from parallel_executor.plan.analyzer import waves
 from parallel_executor.plan.config import Config
 from parallel_executor.plan.model import Status, TaskFile
 from parallel_executor.plan.simulate import time_left
@@ -37,7 +36,7 @@ from parallel_executor.system.timestamps import iso
 
 STATUS_INTERVAL = 0.1  # status.json is rewritten at most ~10 times a second...
 STATUS_SHARE = 0.1  # ...and, for a huge run, takes at most ~10% of the engine's time
-ETA_EVERY = 2.0  # seconds between the ETAs status.json carries (a list scheduling of what is left)
+ETA_EVERY, ETA_SHARE = 2.0, 0.02  # status.json's ETA (a list scheduling): every 2 s, at most ~2% of the time
 
 if TYPE_CHECKING:
     from parallel_executor.engine.worktree_plan import Tree
@@ -97,10 +96,12 @@ class Run:
                                    supervision=self.supervision, agents=self.agents, reused=reused)
         self.pid, self.pid_started = engine_identity()
         self.rows = StatusRows(self.scheduler.tasks)
+        self.waves = waves(self.scheduler.graph)  # the plan's: in the journal (the API's batches), in --json
         self._flush_armed = False
         self._flushed = 0.0
         self._flush_gap = STATUS_INTERVAL
-        self._eta: tuple[float, float | None] = (-ETA_EVERY, None)  # when computed, seconds left
+        self._eta: tuple[float, float | None] = (0.0, None)  # when due, seconds left
+        self._eta_spent = 0.0  # of the status write in progress (the ETA has a pace of its own)
 
     # ---- what views and commands read -----------------------------------------------------
 
@@ -147,11 +148,13 @@ class Run:
         return time_left(left, self.scheduler.dependents, self.scheduler.keys, slots, guess, unmet, running)
 
     def _eta_now(self) -> float | None:
-        """The ETA for status.json (the API's dashboard), worked out at most every ETA_EVERY seconds."""
+        """The ETA for status.json (the API's dashboard), worked out every ETA_EVERY s, or less often
+        when it costs more than ETA_SHARE of the time."""
         now = time.monotonic()
-        if now - self._eta[0] >= ETA_EVERY:
+        if now >= self._eta[0]:
             eta = self.eta()
-            self._eta = (now, None if eta is None else round(eta, 1))
+            self._eta_spent = time.monotonic() - now
+            self._eta = (now + max(ETA_EVERY, self._eta_spent / ETA_SHARE), None if eta is None else round(eta, 1))
         return self._eta[1]
 
     def totals(self) -> dict[str, float | int]:
@@ -186,11 +189,6 @@ class Run:
                 "budget_usd": self.agents.budget, "locked_out": dict(self.agents.locked_out)}
 
     # ---- running --------------------------------------------------------------------------
-
-    @functools.cached_property
-    def waves(self) -> list[list[str]]:
-        """The plan's waves: in the journal (the API's batches) and the --json summary."""
-        return waves(Graph(self.taskfile.tasks))
 
     def run(self) -> None:
         self.state.event("run-started", pid=self.pid, tasks=len(self.tasks), slots=self.options.slots,
@@ -291,9 +289,10 @@ class Run:
         now = self.loop.monotonic()
         if self.path_locks:
             self.path_locks.flush()
+        self._eta_spent = 0.0
         self.state.write_status(self.status_doc())
         self._flushed = self.loop.monotonic()
-        self._flush_gap = max(STATUS_INTERVAL, (self._flushed - now) / STATUS_SHARE)
+        self._flush_gap = max(STATUS_INTERVAL, (self._flushed - now - self._eta_spent) / STATUS_SHARE)
 
 
 def _tasks(count: int) -> str:

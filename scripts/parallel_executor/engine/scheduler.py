@@ -34,7 +34,7 @@ class Scheduler:
                  attempts: Attempts, backend: Backend, clock: Clock, observer: Observer,
                  admissions: Sequence[Admission] = (), supervision: Supervision | None = None,
                  agents: AgentGate | None = None, reused: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-        graph = Graph([t.spec for t in tasks])
+        self.graph = graph = Graph([t.spec for t in tasks])
         self.tasks = {t.spec.id: t for t in tasks}
         self.options, self.attempts, self.backend, self.clock, self.observer = \
             options, attempts, backend, clock, observer
