@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
-import psutil
 
 from parallel_executor.commands.status import tally
 from parallel_executor.engine import control
 from parallel_executor.engine.journal import latest_run, read_status, recover_dead_runs
 from parallel_executor.errors import EXIT_OK, UserError
 from parallel_executor.plan.config import load_config
+from parallel_executor.system import procs
 
 SETTLE_MARGIN = 30.0  # seconds the engine gets beyond its kill grace to write its final state
 
@@ -25,21 +24,9 @@ def main(run_id: str | None, config_path: Path | None) -> int:
         recover_dead_runs()  # what the next run would do: end the dead engine's tasks
         click.echo(f"run {run_id}: its engine (pid {pid}) was already gone; its tasks were ended")
         return EXIT_OK
-    if not _ended(engine, wait):
+    if not procs.wait_ended([engine], wait):
         raise UserError(f"run {run_id}: engine pid {pid} did not stop within {wait:g}s")
     final = read_status(run_id)
     click.echo(f"run {run_id} {final['state']}: {tally(final)}")
     return EXIT_OK
 
-
-def _ended(engine: psutil.Process, timeout: float) -> bool:
-    """Wait for a process that is not our child: gone, or a zombie its parent has yet to reap."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if engine.status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False

@@ -168,17 +168,17 @@ def sweep(run_id: str, var: str = RUN_ID_VAR) -> int:
                 killed.append(process)
         except psutil.Error:
             continue
-    _wait_ended(killed, 2.0)
+    wait_ended(killed, 2.0)
     return len(killed)
 
 
-def _wait_ended(processes: list[psutil.Process], timeout: float) -> None:
-    """Until each is gone or a zombie: not our children, they are reaped by their parent (or init,
-    which may take a second), and a zombie holds nothing any more."""
+def wait_ended(processes: list[psutil.Process], timeout: float) -> bool:
+    """Until each is gone or a zombie (True), or timeout: processes that are not our children are
+    reaped by their parent (or init, which may take a second), and a zombie holds nothing any more."""
     deadline = time.monotonic() + timeout
-    while processes and time.monotonic() < deadline:
+    while (processes := [p for p in processes if _running(p)]) and time.monotonic() < deadline:
         time.sleep(0.01)
-        processes = [p for p in processes if _running(p)]
+    return not processes
 
 
 def _running(process: psutil.Process) -> bool:

@@ -22,10 +22,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from parallel_executor.engine.backends import TAIL_BYTES
 from parallel_executor.system import procs
 from parallel_executor.system.fsutil import open_private, tail_file
-
-TAIL_BYTES = 64 * 1024  # as backends.TAIL_BYTES: this module stays light for the workers
 
 KEY_VAR = "PARALLEL_DASK_KEY"  # in the attempt's environment: what a dead worker left is found by it
 _RUNNING: dict[str, int] = {}  # attempt key -> the pid (and process group) of its leader
