@@ -266,3 +266,25 @@ def test_validate_and_dry_run_warn_of_what_run_refuses(repo: Path) -> None:
     for args in (["validate", str(path)], ["run", "--dry-run", str(path)]):
         done = engine(*args)
         assert done.returncode == 0 and "uncommitted changes to tracked files (a.txt)" in done.stderr, args
+
+
+def test_a_file_a_failed_task_left_is_committed_when_it_reruns(repo: Path) -> None:
+    flag = repo.parent / "flag"
+    items = [{"id": "a", "command": "echo a > first.txt", "epic": "e"},
+             {"id": "b", "command": f"echo work > new.txt; test -e {flag}", "epic": "e", "blockedBy": ["a"]}]
+    assert run(tasks(repo, items))[0] == 1
+    flag.touch()
+    code, summary, err = run(tasks(repo, items), "--resume")
+    assert code == 0 and summary["worktrees"][0]["state"] == "merged", err
+    assert (repo / "new.txt").read_text() == "work\n"  # it was left untracked, then excluded and lost
+
+
+def test_a_worktree_that_cannot_be_made_fails_its_tasks_and_never_hangs(repo: Path) -> None:
+    code, summary, _ = run(tasks(repo, [{"id": "t", "command": "true"}], worktree={"copy": ["a**"]}))
+    assert code == 1 and summary["tasks"]["t"]["status"] != "success"  # Path.glob raised ValueError: it hung
+
+
+def test_a_git_error_while_planning_is_one_line(repo: Path) -> None:
+    (repo / ".git" / "index").write_bytes(b"DIRC")  # a corrupt index: git status fails
+    done = engine("run", str(tasks(repo, [{"id": "t", "command": "true"}])), timeout=60)
+    assert done.returncode == 2 and "index" in done.stderr and "Traceback" not in done.stderr, done.stderr

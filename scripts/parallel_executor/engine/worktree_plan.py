@@ -14,10 +14,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from parallel_executor.engine.journal import RUN_ID, read_status
 from parallel_executor.errors import UserError
 from parallel_executor.plan.config import Config
 from parallel_executor.plan.model import TaskFile, TaskSpec
 from parallel_executor.system import git
+from parallel_executor.system.locations import runs_dir
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Tree:
     error: str | None = None
     copied: tuple[str, ...] = ()  # untracked after preparation (copied in, made by setup): never committed
     reused: bool = False  # made by an earlier session of this run (--resume)
+    recorded: tuple[str, ...] | None = None  # `copied` as that earlier session found it, if it said
 
     def doc(self) -> dict[str, object]:
         return {"key": self.key, "repo": str(self.repo), "path": str(self.path), "branch": self.branch,
@@ -57,7 +60,11 @@ def plan_trees(taskfile: TaskFile, config: Config, run_id: str) -> tuple[TaskFil
         key = spec.epic or spec.id
         tree = trees.get(key)
         if tree is None:
-            tree = _tree(spec, key, config, run_id, problems, checked)
+            try:
+                tree = _tree(spec, key, config, run_id, problems, checked)
+            except git.GitError as e:  # a corrupt index, git missing: said like any other refusal
+                problems.append(f"task '{spec.id}': {e}")
+                tree = None
             if tree is None:
                 moved.append(spec)
                 continue
@@ -66,7 +73,23 @@ def plan_trees(taskfile: TaskFile, config: Config, run_id: str) -> tuple[TaskFil
         moved.append(_moved(spec, tree))
     if problems:
         raise UserError(problems)
+    _recall_copied(trees, run_id)
     return dataclasses.replace(taskfile, tasks=tuple(moved)), trees
+
+
+def _recall_copied(trees: dict[str, Tree], run_id: str) -> None:
+    """On --resume, what the earlier session found untracked in each worktree once it was prepared:
+    files a failed task left since are its work, to be committed when it runs again, not excluded."""
+    if not RUN_ID.fullmatch(run_id) or not (runs_dir() / run_id / "status.json").exists():
+        return
+    try:
+        earlier = read_status(run_id).get("worktrees")
+    except UserError:
+        return
+    for entry in earlier if isinstance(earlier, list) else ():
+        if isinstance(entry, dict) and (tree := trees.get(str(entry.get("key")))) is not None \
+                and isinstance(entry.get("copied"), list):
+            tree.recorded = tuple(str(name) for name in entry["copied"])
 
 
 def _tree(spec: TaskSpec, key: str, config: Config, run_id: str, problems: list[str],

@@ -136,7 +136,7 @@ class Worktrees:
                     state = "kept"
                 else:
                     state, error = self._merge_now(tree)
-        except git.GitError as e:
+        except Exception as e:  # whatever it is, the run must hear of it, or it waits forever
             state, error = "conflict", f"merge failed: {e}"
         self.call_soon(lambda: self._merged(tree, state, error))
 
@@ -154,8 +154,11 @@ class Worktrees:
             return "conflict", f"merge conflict in {', '.join(conflicts)}; {by_hand}"
         git.merge(tree.repo, tree.branch, tree.merge,
                   f"Merge {tree.branch} ({', '.join(tree.tasks)}; parallel-executor run {self.run_id})")
-        git.remove_worktree(tree.repo, tree.path)
-        git.delete_branch(tree.repo, tree.branch)
+        try:
+            git.remove_worktree(tree.repo, tree.path)
+            git.delete_branch(tree.repo, tree.branch)
+        except (git.GitError, OSError) as e:  # merged all the same: what is left is only tidying
+            return "merged", f"merged; the worktree {tree.path} could not be removed ({e})"
         return "merged", None
 
     def _merged(self, tree: Tree, state: str, error: str | None) -> None:
@@ -186,8 +189,8 @@ class Worktrees:
             if not tree.reused:
                 self._copy(tree)
                 self._setup(tree)
-            copied = tuple(git.untracked(tree.path))
-        except (git.GitError, OSError, SetupFailed) as e:
+            copied = tree.recorded if tree.reused and tree.recorded is not None else tuple(git.untracked(tree.path))
+        except Exception as e:  # whatever it is, the run must hear of it, or it waits forever
             state, error = "failed", f"worktree {tree.path} could not be prepared: {e}"
         self.call_soon(lambda: self._made(tree, state, error, copied))
 
