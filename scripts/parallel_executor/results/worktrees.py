@@ -74,6 +74,8 @@ def find(root: Path, copy: Sequence[str] = ()) -> list[Worktree]:
     for run_id in sorted(run_ids()):
         if (runs_dir() / run_id).is_symlink():
             continue  # not the engine's own run: nothing is read (or set aside) through a link
+        if not _mentions_worktrees(run_id):
+            continue  # most runs: no status to parse and validate (a folder of theirs is judged below)
         status = _status(run_id)
         runs[run_id] = _run_state(run_id, status)
         found += [_recorded(run_id, entry, runs[run_id], copy) for entry in _entries(status)]
@@ -81,7 +83,7 @@ def find(root: Path, copy: Sequence[str] = ()) -> list[Worktree]:
     for path in _directories(root):
         if os.path.realpath(path) not in named:
             run_id = path.parent.name
-            run = runs.get(run_id) or _run_state(run_id, None)
+            run = runs.get(run_id) or _run_state(run_id, _own_status(run_id))
             found.append(_orphan(run_id, path, run, copy))
     found += _lone_branches(found, runs)
     return sorted((w for w in found if w.exists or w.branch_exists), key=lambda w: (w.run_id, w.key))
@@ -144,6 +146,19 @@ def _remove(w: Worktree) -> None:
             git.remove_worktree(Path(w.repo), path)
     if w.branch_exists and w.repo and w.branch:
         git.delete_branch(Path(w.repo), w.branch)
+
+
+def _own_status(run_id: str) -> dict[str, Any] | None:
+    """The status of a run named by a worktree folder, when it is the engine's own (never through a link)."""
+    own = RUN_ID.fullmatch(run_id) and not (runs_dir() / run_id).is_symlink()
+    return _status(run_id) if own else None
+
+
+def _mentions_worktrees(run_id: str) -> bool:
+    try:
+        return b'"worktrees"' in (runs_dir() / run_id / "status.json").read_bytes()
+    except OSError:
+        return True  # read_status says what is wrong with it
 
 
 def _status(run_id: str) -> dict[str, Any] | None:
